@@ -1,0 +1,16 @@
+"""LightningDataModules: Fashion-MNIST and synthetic data, held in memory, batched by index."""
+
+from datamodules.batching import EpochBatches, InMemoryDataModule, TensorSplit
+from datamodules.fashion_mnist import FashionMNISTDataModule
+from datamodules.fashion_mnist_files import CorruptDataError, DataUnavailableError
+from datamodules.synthetic import LinearRegressionData
+
+__all__ = [
+    "CorruptDataError",
+    "DataUnavailableError",
+    "EpochBatches",
+    "FashionMNISTDataModule",
+    "InMemoryDataModule",
+    "LinearRegressionData",
+    "TensorSplit",
+]

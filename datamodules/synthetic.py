@@ -1,0 +1,60 @@
+"""Data generated from a seed (d2l 3.3 and later chapters): needs nothing from disk.
+
+A new synthetic dataset is a small subclass of SyntheticData that only writes
+`generate(n, generator)`; splitting and batching come from here and InMemoryDataModule.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from datamodules.batching import InMemoryDataModule, TensorSplit, check_arg
+
+
+class SyntheticData(InMemoryDataModule):
+    """Generates num_train + num_val + num_test examples at once, then splits them in order."""
+
+    def __init__(self, num_train: int, num_val: int, num_test: int, batch_size: int, seed: int):
+        super().__init__(batch_size=batch_size, seed=seed)
+        check_arg("num_train", num_train, 1)
+        check_arg("num_val", num_val, 1)
+        check_arg("num_test", num_test, 0)
+        self.num_train, self.num_val, self.num_test = num_train, num_val, num_test
+        self.has_test = num_test > 0
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """n examples as tensors with n rows, e.g. (X, y); draw every random number from
+        `generator` so the same seed gives the same data."""
+        raise NotImplementedError
+
+    def load_splits(self) -> dict[str, TensorSplit]:
+        generator = torch.Generator().manual_seed(self.seed)
+        tensors = self.generate(self.num_train + self.num_val + self.num_test, generator)
+        sizes = [self.num_train, self.num_val, self.num_test]
+        train, val, test = zip(*(t.split(sizes) for t in tensors), strict=True)
+        splits = {"train": TensorSplit(*train), "val": TensorSplit(*val)}
+        if self.has_test:
+            splits["test"] = TensorSplit(*test)
+        return splits
+
+
+class LinearRegressionData(SyntheticData):
+    """y = Xw + b + noise with X ~ N(0, 1) and noise ~ N(0, noise^2); y has shape (N, 1)."""
+
+    def __init__(self, w: Sequence[float] = (2.0, -3.4), b: float = 4.2, noise: float = 0.01,
+                 num_train: int = 1000, num_val: int = 1000, num_test: int = 0,
+                 batch_size: int = 10, seed: int = 0):
+        super().__init__(num_train, num_val, num_test, batch_size, seed)
+        check_arg("len(w)", len(w), 1)
+        check_arg("noise", noise, 0)
+        self.true_w = torch.tensor(w, dtype=torch.float32)
+        self.true_b = float(b)
+        self.noise = noise
+        self.num_inputs = len(w)
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        X = torch.randn(n, self.num_inputs, generator=generator)
+        noise = torch.randn(n, 1, generator=generator) * self.noise
+        y = X @ self.true_w.reshape(-1, 1) + self.true_b + noise
+        return X, y

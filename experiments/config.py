@@ -1,0 +1,105 @@
+"""From the command line to one fully resolved configuration per member of a study.
+
+Precedence, lowest first: the experiment's YAML, the member's overrides (from the study),
+`--fast`'s limits, the user's `--config` files and dotted options (so the user has the
+last word). Everything is parsed before anything runs: a bad key or value is a
+ConfigError (exit 2) and nothing is written.
+"""
+
+import json
+from pathlib import Path
+
+import lightning as L
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentError, Namespace
+from lightning.pytorch.cli import LightningArgumentParser
+
+from experiments.errors import ConfigError, constructor_message, short_message
+from experiments.plan import Member, Plan
+from experiments.registry import Experiment
+from experiments.study import Study
+from modules import FitModule
+
+# fitlab's own Trainer defaults; any of them can be overridden with --trainer.KEY.
+TRAINER_DEFAULTS = {
+    "num_sanity_val_steps": 0,  # every epoch ends with a full validation pass anyway
+    "enable_model_summary": False,  # one table per member of a 20-member study is noise
+    "use_distributed_sampler": False,  # our batch samplers shard by rank themselves
+    "log_every_n_steps": 1,  # nothing is logged per step; this only silences a warning
+}
+# Smoke mode: a taste of every member, not a result.
+FAST = {
+    "trainer.max_epochs": 2,
+    "trainer.limit_train_batches": 4,
+    "trainer.limit_val_batches": 2,
+    "trainer.limit_test_batches": 2,
+}
+def build_parser(experiment: Experiment) -> LightningArgumentParser:
+    parser = LightningArgumentParser(
+        prog=f"run.py {experiment.name}",
+        description=f"{experiment.description} (chapter {experiment.chapter})",
+        exit_on_error=False,
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML merged over the defaults")
+    parser.add_argument("--logdir", type=str, default="runs", help="where run folders go")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers on CPU")
+    parser.add_argument("--fast", action="store_true", help="smoke mode: tiny epochs and batches")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace earlier runs whose settings differ"
+    )
+    parser.add_lightning_class_args(FitModule, "model", subclass_mode=True, required=False)
+    parser.add_lightning_class_args(
+        L.LightningDataModule, "data", subclass_mode=True, required=False
+    )
+    # The logger and root folder belong to the run-folder contract (--logdir), not the user.
+    parser.add_class_arguments(
+        L.Trainer, "trainer", fail_untyped=False, instantiate=False, sub_configs=True,
+        skip={"logger", "default_root_dir"},
+    )
+    parser.add_subclass_arguments(Study, "study", required=False)
+    parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
+    parser.set_defaults({"study": {"class_path": "experiments.study.Study"}})
+    return parser
+
+
+def as_options(overrides: dict) -> list[str]:
+    """{"model.lr": 0.1} -> ["--model.lr=0.1"], values written as the command line takes them."""
+    return [
+        f"--{key}={value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in overrides.items()
+    ]
+
+
+def parse(parser: LightningArgumentParser, layers: list[str]) -> Namespace:
+    try:
+        return parser.parse_args(layers)
+    except ArgumentError as error:
+        raise ConfigError(short_message(str(error), parser)) from None
+
+
+def plan(experiment: Experiment, options: list[str]) -> Plan:
+    """Parse `options` for `experiment`; one resolved config per selected member."""
+    parser = build_parser(experiment)
+    defaults = ["--config", yaml.safe_dump(experiment.defaults, sort_keys=False)]
+    base = parse(parser, [*defaults, *options])
+    fast = as_options(FAST) if base.fast else []
+    study = parser.instantiate_classes(Namespace(study=base.study)).study
+    folder = Path(base.logdir) / experiment.name
+    try:
+        selected = study.selected_members()
+    except ValueError as error:
+        raise ConfigError(f"{experiment.name}: {error}") from None
+    members = [
+        Member(name, parse(parser, [*defaults, *as_options(overrides), *fast, *options]),
+               folder / name)
+        for name, overrides in selected.items()
+    ]
+    result = Plan(experiment, parser, folder, base.overwrite, base, study, members)
+    for member in members:
+        # Construct once now so a bad value fails before anything runs or is written.
+        try:
+            result.instantiate(member)
+        except ValueError as error:
+            message = constructor_message(str(error))
+            raise ConfigError(f"{experiment.name}/{member.name}: {message}") from None
+    return result

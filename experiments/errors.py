@@ -1,0 +1,65 @@
+"""Bad usage or settings: one short line that names the key and what it accepts.
+
+jsonargparse explains a failed parse at length (every Union member it tried); a user
+needs the option, the value and what would be accepted.
+"""
+
+import difflib
+import importlib
+import inspect
+import re
+
+
+class ConfigError(Exception):
+    """Bad usage or settings: run.py prints the message and exits 2, having written nothing."""
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def describe(expected: str) -> str:
+    """`typing.Literal['a', 'b']` -> `one of a, b`; `<class 'float'>` -> `a float`."""
+    if literal := re.match(r"typing\.Literal\[(.*)\]", expected):
+        return "one of " + literal[1].replace("'", "")
+    if cls := re.match(r"<class '(?:\w+\.)*(\w+)'>", expected):
+        return f"a {cls[1]}"
+    return expected
+
+
+def init_parameters(class_path: str) -> list[str]:
+    module, _, name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
+def constructor_message(text: str) -> str:
+    """The class's own ValueError out of jsonargparse's report of a failed instantiation."""
+    reasons = re.findall(r"^\s*- (.*)$", text, re.MULTILINE)
+    reasons = [r for r in reasons if "NoneType" not in r]
+    return reasons[0] if reasons else text.strip().splitlines()[0]
+
+
+def short_message(text: str, parser) -> str:
+    """One line from a jsonargparse error text."""
+    if unknown := re.search(r"unrecognized arguments: (--[\w.]+)", text):
+        option = unknown[1]
+        known = [f"--{dest}" for dest in parser.get_defaults().__dict__.keys()]
+        known += [f"--{key}" for key in parser.get_defaults().keys()]
+        return f"unknown option {option}{suggest(option, known)}"
+    keys = re.findall(r'Parser key "([^"]+)"', text)
+    option = "--" + ".".join(keys)
+    if bad_key := re.search(r"Option '(\w+)' is not accepted", text):
+        class_path = re.search(r"class_path '([\w.]+)'", text)
+        choices = init_parameters(class_path[1]) if class_path else []
+        owner = f" of {class_path[1].rpartition('.')[2]}" if class_path else ""
+        return f"unknown option {option}.{bad_key[1]}: not a setting{owner}" + suggest(
+            bad_key[1], choices
+        )
+    if expected := re.search(r"Expected a (.+?)(?:\. Got value: (.*)|$)", text, re.MULTILINE):
+        given = expected[2] or re.search(r"Given value: (.*)", text)[1]
+        return f"{option}: expected {describe(expected[1])}, got {given.strip()!r}"
+    if "import" in text and (path := re.search(r"class_path '([\w.]+)'", text)):
+        return f"{option}: cannot import {path[1]}"
+    return text.strip().splitlines()[0]

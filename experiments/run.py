@@ -1,0 +1,15 @@
+"""fitlab's command line: `python experiments/run.py [NAME ...] [--KEY VALUE ...]`.
+
+`python experiments/run.py --help` says more; experiments/cli.py does the work.
+"""
+
+import sys
+from pathlib import Path
+
+# Python put experiments/ first on sys.path; the repository root is what we import from.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from experiments.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

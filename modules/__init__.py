@@ -1,0 +1,14 @@
+"""LightningModules, one file per model family (d2l chapters 3–5)."""
+
+from modules.base import Classifier, DivergedError, FitModule, Regressor
+from modules.linear_regression import LinearRegression
+from modules.softmax_regression import SoftmaxRegression
+
+__all__ = [
+    "Classifier",
+    "DivergedError",
+    "FitModule",
+    "LinearRegression",
+    "Regressor",
+    "SoftmaxRegression",
+]

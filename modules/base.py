@@ -1,0 +1,186 @@
+"""What every model in fitlab shares: optimizers, torchmetrics, and the logging contract.
+
+A subclass builds `self.net` (a plain nn.Module, the model) and says how to score it;
+this class is the system that trains it. Epoch-level metrics are accumulated in
+torchmetrics objects and logged once per epoch with the epoch number (1, 2, ...) as
+the TensorBoard step, so runs with different batch counts line up.
+"""
+
+from typing import Literal
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, Metric
+from torchmetrics.classification import MulticlassAccuracy
+
+from modules import losses, scratch
+
+Style = Literal["scratch", "concise"]
+OptimizerName = Literal["sgd", "adam", "adamw"]
+
+
+class DivergedError(ArithmeticError):
+    """The training loss stopped being a finite number."""
+
+    def __init__(self, epoch: int, value: float, lr: float):
+        self.epoch, self.value = epoch, value
+        super().__init__(
+            f"loss became {value} in epoch {epoch}: lr {lr:g} is likely too large for this "
+            f"model and data (try {lr / 10:g})"
+        )
+
+
+def check(condition: bool, message: str) -> None:
+    """Reject a bad setting at construction, naming it (the CLI turns this into exit 2)."""
+    if not condition:
+        raise ValueError(message)
+
+
+class FitModule(L.LightningModule):
+    """Trains `self.net` with `self.loss`; logs `{train,val,test}/{loss,...}` per epoch."""
+
+    def __init__(
+        self,
+        lr: float,
+        optimizer: OptimizerName = "sgd",
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        style: Style = "concise",
+    ):
+        super().__init__()
+        check(lr > 0, f"lr must be > 0, got {lr}")
+        check(0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}")
+        check(weight_decay >= 0, f"weight_decay must be >= 0, got {weight_decay}")
+        check(
+            style == "concise" or (optimizer == "sgd" and momentum == 0),
+            "style scratch trains with the book's hand-written SGD: "
+            "use optimizer sgd with momentum 0, or style concise",
+        )
+        self.lr, self.optimizer, self.momentum = lr, optimizer, momentum
+        self.weight_decay, self.style = weight_decay, style
+        # Every init argument of the concrete model, as plain values: checkpoints and the
+        # HPARAMS tab read them.
+        self.save_hyperparameters()
+        # One set per stage: train_metrics, val_metrics, test_metrics.
+        for stage in ("train", "val", "test"):
+            metrics = nn.ModuleDict({"loss": MeanMetric(), **self.make_metrics()})
+            setattr(self, f"{stage}_metrics", metrics)
+
+    # -- what a subclass provides ---------------------------------------------------------
+
+    def make_metrics(self) -> dict[str, Metric]:
+        """Metrics besides the loss (always there), each updated with (y_hat, y)."""
+        return {}
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def final_metrics(self) -> dict:
+        """Model-specific numbers for metrics.json (e.g. the learned weights)."""
+        return {}
+
+    # -- the Lightning hooks --------------------------------------------------------------
+
+    def forward(self, X: Tensor) -> Tensor:
+        return self.net(X)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self.score(batch, "train")
+        # One sync per step; the price of stopping at the first non-finite loss.
+        if not torch.isfinite(loss):
+            raise DivergedError(self.current_epoch + 1, loss.item(), self.lr)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.score(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.score(batch, "test")
+
+    def on_train_epoch_end(self) -> None:
+        self.log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_epoch("test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        # Decay weights, not biases, as the book does (d2l 3.7).
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.ndim > 1], "weight_decay": self.weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ]
+        groups = [g for g in groups if g["params"]]
+        if self.style == "scratch":
+            return scratch.SGD(groups, lr=self.lr)
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
+        optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[self.optimizer]
+        return optimizer(groups, lr=self.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning does not save the global RNG; dropout and init draws need it so a
+        # resumed run matches an uninterrupted one.
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
+
+    # -- shared helpers -------------------------------------------------------------------
+
+    def score(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        X, y = batch
+        y_hat = self(X)
+        loss = self.loss(y_hat, y)
+        metrics = getattr(self, f"{stage}_metrics")
+        # Loss is a mean over the batch; weight it so the epoch value is the sample mean.
+        metrics["loss"].update(loss.detach(), weight=len(y))
+        for name, metric in metrics.items():
+            if name != "loss":
+                metric.update(y_hat.detach(), y)
+        return loss
+
+    def log_epoch(self, stage: str) -> None:
+        # Logging the Metric objects lets Lightning compute, sync across ranks and reset
+        # them; "step" makes the epoch number the x-axis in TensorBoard. Fitting is inside
+        # epoch current_epoch + 1; testing comes after current_epoch finished epochs.
+        metrics = getattr(self, f"{stage}_metrics")
+        self.log_dict({f"{stage}/{name}": m for name, m in metrics.items()})
+        self.log("step", float(self.current_epoch + (stage != "test")))
+
+
+class Regressor(FitModule):
+    """A model scored by a regression loss (`l2`, `l1` or `huber`)."""
+
+    def __init__(self, lr: float, loss: losses.LossName = "l2", **kwargs):
+        check(loss in losses.SCRATCH, f"loss must be one of l2, l1, huber, got {loss!r}")
+        super().__init__(lr, **kwargs)
+        self.loss_name = loss
+        table = losses.SCRATCH if self.style == "scratch" else losses.CONCISE
+        self.loss_fn = table[loss]
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return self.loss_fn(y_hat, y)
+
+
+class Classifier(FitModule):
+    """A model over `num_outputs` classes scored by cross-entropy and accuracy."""
+
+    def __init__(self, lr: float, num_outputs: int, **kwargs):
+        check(num_outputs >= 2, f"num_outputs must be >= 2, got {num_outputs}")
+        self.num_outputs = num_outputs  # before super().__init__, which builds the metrics
+        super().__init__(lr, **kwargs)
+
+    def make_metrics(self) -> dict[str, Metric]:
+        return {"acc": MulticlassAccuracy(self.num_outputs, average="micro")}
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        if self.style == "scratch":
+            return scratch.cross_entropy(y_hat, y)
+        return nn.functional.cross_entropy(y_hat, y)

@@ -1,0 +1,43 @@
+"""Shared helpers: run fitlab's command line for real, read what it wrote."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "experiments" / "run.py"
+
+
+def run_cli(*args: str, logdir: Path | None = None, timeout: float = 600, **kwargs):
+    """`python experiments/run.py ARGS --logdir LOGDIR` in a subprocess; the finished process."""
+    command = [sys.executable, str(RUN), *args]
+    if logdir is not None:
+        command += ["--logdir", str(logdir)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        command, cwd=kwargs.pop("cwd", ROOT), env=env, capture_output=True, text=True,
+        timeout=timeout, **kwargs,
+    )
+
+
+def scalars(run_folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag of a run folder as (step, value) pairs, read by TensorBoard itself."""
+    events = EventAccumulator(str(run_folder), size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+def metrics(run_folder: Path) -> dict:
+    return json.loads((run_folder / "metrics.json").read_text())
+
+
+@pytest.fixture
+def logdir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"

@@ -1,0 +1,67 @@
+"""The models: the scratch pieces equal PyTorch's, and each family learns."""
+
+import pytest
+import torch
+from torch import nn
+
+from modules import LinearRegression, SoftmaxRegression, losses, scratch
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0, 1e4])
+def test_scratch_cross_entropy_equals_pytorch_even_for_large_logits(scale):
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, 10) * scale, torch.randint(0, 10, (64,))
+    ours = scratch.cross_entropy(logits, y)
+    assert torch.isfinite(ours)
+    torch.testing.assert_close(ours, nn.functional.cross_entropy(logits, y))
+
+
+def test_scratch_softmax_equals_pytorch_and_sums_to_one():
+    logits = torch.randn(32, 10) * 50
+    torch.testing.assert_close(scratch.softmax(logits), torch.softmax(logits, dim=1))
+    torch.testing.assert_close(scratch.softmax(logits).sum(1), torch.ones(32))
+
+
+@pytest.mark.parametrize("name", ["l2", "l1", "huber"])
+def test_scratch_and_concise_losses_agree(name):
+    y_hat, y = torch.randn(100, 1) * 3, torch.randn(100, 1)
+    torch.testing.assert_close(losses.SCRATCH[name](y_hat, y), losses.CONCISE[name](y_hat, y))
+
+
+def test_huber_is_quadratic_near_zero_and_linear_beyond_one():
+    y = torch.zeros(2, 1)
+    assert losses.huber(torch.tensor([[0.5], [0.5]]), y).item() == pytest.approx(0.125)
+    assert losses.huber(torch.tensor([[3.0], [3.0]]), y).item() == pytest.approx(2.5)
+
+
+def test_scratch_sgd_is_param_minus_lr_grad():
+    param = nn.Parameter(torch.tensor([1.0, -2.0]))
+    param.grad = torch.tensor([0.5, 0.5])
+    scratch.SGD([param], lr=0.1).step()
+    torch.testing.assert_close(param.detach(), torch.tensor([0.95, -2.05]))
+
+
+@pytest.mark.parametrize("style", ["scratch", "concise"])
+def test_both_styles_have_the_same_shapes_and_parameter_count(style):
+    model = SoftmaxRegression(style=style)
+    assert model(torch.rand(5, 1, 28, 28)).shape == (5, 10)
+    assert sum(p.numel() for p in model.parameters()) == 784 * 10 + 10
+    linear = LinearRegression(style=style)
+    assert linear(torch.rand(5, 2)).shape == (5, 1)
+    w, b = linear.weights()
+    assert w.shape == (2,) and b.shape == (1,)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SoftmaxRegression(lr=0), "lr must be > 0"),
+        (lambda: SoftmaxRegression(momentum=1.0), "momentum"),
+        (lambda: LinearRegression(weight_decay=-1), "weight_decay"),
+        (lambda: LinearRegression(loss="l3"), "loss must be one of"),
+        (lambda: SoftmaxRegression(style="scratch", optimizer="adam"), "style scratch"),
+    ],
+)
+def test_bad_settings_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
