@@ -59,7 +59,8 @@ def rows(plan: Plan, results: list[dict]) -> list[dict]:
 
 
 def cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|")  # a literal | would split the Markdown cell
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -70,12 +71,16 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def json_text(value) -> str:
+    return json.dumps(value, indent=2) + "\n"
+
+
 def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes: str = "") -> None:
     """summary.json, summary.md and the figures, in the study's folder."""
     folder, experiment = plan.folder, plan.experiment
     folder.mkdir(parents=True, exist_ok=True)
     summary = rows(plan, results)
-    write_atomically(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_atomically(folder / "summary.json", json_text(summary))
     writer = SummaryWriter(log_dir=str(folder))
     for figure in figures:
         figure.figure.savefig(folder / f"{figure.name}.png", dpi=120, bbox_inches="tight")

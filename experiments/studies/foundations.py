@@ -1,0 +1,54 @@
+"""`foundations` (chapters 4–7): every identity of experiments/foundations_checks.py, run
+and reported as a table (summary.md, summary.json, TensorBoard text). Nothing is trained."""
+
+from dataclasses import asdict
+
+from torch.utils.tensorboard import SummaryWriter
+
+from experiments import report
+from experiments.foundations_checks import run_checks
+from experiments.plan import Plan
+from experiments.runner import write_atomically
+from experiments.study import Study
+from modules import LinearRegression, SoftmaxRegression
+
+
+class Foundations(Study):
+    def __init__(self, tolerance: float = 1e-6, **kwargs):
+        """
+        Args:
+            tolerance: largest absolute error a float identity may show and still pass.
+        """
+        super().__init__(**kwargs)
+        self.tolerance = tolerance
+
+    def run(self, plan: Plan) -> list[dict]:
+        # gradcheck runs on the project's own models, at the book's sizes.
+        nets = {
+            "LinearRegression": LinearRegression().net,
+            "SoftmaxRegression": SoftmaxRegression().net,
+        }
+        checks = run_checks(self.tolerance, plan.base.seed, nets)
+        rows = [
+            {"check": c.name, "chapter": c.chapter, "expected": c.expected,
+             "measured": c.measured, "max error": c.max_error,
+             "result": "pass" if c.passed else "FAIL"}
+            for c in checks
+        ]
+        passed = sum(c.passed for c in checks)
+        verdict = f"{passed} of {len(checks)} checks pass (tolerance {self.tolerance:g})."
+        plan.folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(plan.folder / "summary.json",
+                         report.json_text([asdict(c) for c in checks]))
+        experiment = plan.experiment
+        md = [f"# {experiment.name} (chapter {experiment.chapter})", "",
+              experiment.description, "", verdict, "", *report.table(rows), ""]
+        write_atomically(plan.folder / "summary.md", "\n".join(md))
+        with SummaryWriter(log_dir=str(plan.folder)) as writer:
+            writer.add_text("foundations/checks", "\n".join(md))
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            print(f"{'pass' if c.passed else 'FAIL'}  {c.name:<{width}}  {c.max_error:.1e}")
+        print(f"\n{experiment.name}: {verdict} {plan.folder / 'summary.md'}")
+        return [{"member": c.name, "status": "completed" if c.passed else "failed"}
+                for c in checks]

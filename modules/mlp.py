@@ -1,0 +1,106 @@
+"""Multilayer perceptrons (d2l 5.1–5.2, 5.6): flatten, then hidden layers, then logits."""
+
+from itertools import pairwise
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from modules import scratch
+from modules.base import Classifier, OptimizerName, Style, check
+
+ActivationName = Literal["relu", "sigmoid", "tanh"]
+Schedule = Literal["constant", "cosine"]
+
+# The scratch style writes its own relu (d2l 5.2.1); sigmoid and tanh are torch's in both.
+SCRATCH_ACTIVATIONS = {"relu": scratch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+CONCISE_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def dropout_layer(X: Tensor, dropout: float) -> Tensor:
+    """The book's dropout (d2l 5.6.2): zero each unit with probability `dropout`, scale the
+    survivors by 1 / (1 - dropout) so the expected value is unchanged."""
+    if dropout == 1:
+        return torch.zeros_like(X)
+    mask = (torch.rand_like(X) > dropout).float()
+    return mask * X / (1.0 - dropout)
+
+
+class MLPScratch(nn.Module):
+    """The book's from-scratch MLP: own W_i ~ 0.01·N(0, 1) and b_i = 0 per layer."""
+
+    def __init__(self, sizes: list[int], sigma: float, activation: ActivationName,
+                 dropout: float):
+        super().__init__()
+        self.num_inputs = sizes[0]
+        self.Ws = nn.ParameterList(torch.randn(a, b) * sigma for a, b in pairwise(sizes))
+        self.bs = nn.ParameterList(torch.zeros(b) for b in sizes[1:])
+        self.activation, self.dropout = SCRATCH_ACTIVATIONS[activation], dropout
+
+    def forward(self, X: Tensor) -> Tensor:
+        H = X.reshape(-1, self.num_inputs)  # (batch, num_inputs)
+        for W, b in zip(self.Ws[:-1], self.bs[:-1], strict=True):
+            H = self.activation(H @ W + b)
+            if self.training and self.dropout > 0:
+                H = dropout_layer(H, self.dropout)
+        return H @ self.Ws[-1] + self.bs[-1]  # (batch, num_outputs) logits
+
+
+def concise_mlp(sizes: list[int], activation: ActivationName, dropout: float) -> nn.Sequential:
+    """nn.Sequential of Linear layers (torch's default init, as the book's concise MLP)."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    for a, b in pairwise(sizes[:-1]):
+        layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+class MLP(Classifier):
+    """`scratch`: own parameters, relu and SGD. `concise`: nn.Sequential and torch.optim.
+
+    `schedule: cosine` anneals the learning rate to zero over `trainer.max_epochs`, which
+    lets a short run take large steps first and still settle.
+    """
+
+    def __init__(
+        self,
+        num_inputs: int = 784,
+        num_hiddens: list[int] = [256],  # noqa: B006 (jsonargparse shows it as the default)
+        num_outputs: int = 10,
+        activation: ActivationName = "relu",
+        dropout: float = 0.0,
+        sigma: float = 0.01,
+        style: Style = "concise",
+        lr: float = 0.1,
+        optimizer: OptimizerName = "sgd",
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        schedule: Schedule = "constant",
+    ):
+        check(num_inputs >= 1, f"num_inputs must be >= 1, got {num_inputs}")
+        check(all(n >= 1 for n in num_hiddens),
+              f"num_hiddens must be a list of widths >= 1, got {num_hiddens}")
+        check(0 <= dropout < 1, f"dropout must be in [0, 1), got {dropout}")
+        check(sigma >= 0, f"sigma must be >= 0, got {sigma}")
+        check(style == "concise" or schedule == "constant",
+              "style scratch trains with the book's constant-lr SGD: use schedule constant")
+        super().__init__(
+            lr, num_outputs, optimizer=optimizer, momentum=momentum,
+            weight_decay=weight_decay, style=style,
+        )
+        self.schedule = schedule
+        sizes = [num_inputs, *num_hiddens, num_outputs]
+        if style == "scratch":
+            self.net = MLPScratch(sizes, sigma, activation, dropout)
+        else:
+            self.net = concise_mlp(sizes, activation, dropout)
+
+    def configure_optimizers(self):
+        optimizer = super().configure_optimizers()
+        if self.schedule == "constant":
+            return optimizer
+        epochs = self.trainer.max_epochs
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": cosine}
