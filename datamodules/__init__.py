@@ -3,6 +3,8 @@
 from datamodules.batching import EpochBatches, InMemoryDataModule, TensorSplit
 from datamodules.fashion_mnist import FashionMNISTDataModule
 from datamodules.fashion_mnist_files import CorruptDataError, DataUnavailableError
+from datamodules.points import SeparablePoints, XORPoints
+from datamodules.polynomial import HighDimensionalData, PolynomialData
 from datamodules.synthetic import LinearRegressionData
 
 __all__ = [
@@ -10,7 +12,11 @@ __all__ = [
     "DataUnavailableError",
     "EpochBatches",
     "FashionMNISTDataModule",
+    "HighDimensionalData",
     "InMemoryDataModule",
     "LinearRegressionData",
+    "PolynomialData",
+    "SeparablePoints",
     "TensorSplit",
+    "XORPoints",
 ]

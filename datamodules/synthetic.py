@@ -40,21 +40,29 @@ class SyntheticData(InMemoryDataModule):
 
 
 class LinearRegressionData(SyntheticData):
-    """y = Xw + b + noise with X ~ N(0, 1) and noise ~ N(0, noise^2); y has shape (N, 1)."""
+    """y = Xw + b + noise with X ~ N(0, 1) and noise ~ N(0, noise^2); y has shape (N, 1).
+
+    `outliers` is the share of labels with a gross error on top, a seeded offset between
+    +10 and +20 (a sensor reading far too high): the data of the loss-functions chapter.
+    """
 
     def __init__(self, w: Sequence[float] = (2.0, -3.4), b: float = 4.2, noise: float = 0.01,
-                 num_train: int = 1000, num_val: int = 1000, num_test: int = 0,
-                 batch_size: int = 10, seed: int = 0):
+                 outliers: float = 0.0, num_train: int = 1000, num_val: int = 1000,
+                 num_test: int = 0, batch_size: int = 10, seed: int = 0):
         super().__init__(num_train, num_val, num_test, batch_size, seed)
         check_arg("len(w)", len(w), 1)
         check_arg("noise", noise, 0)
+        check_arg("outliers", outliers, 0, 1)
         self.true_w = torch.tensor(w, dtype=torch.float32)
         self.true_b = float(b)
-        self.noise = noise
+        self.noise, self.outliers = noise, outliers
         self.num_inputs = len(w)
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         X = torch.randn(n, self.num_inputs, generator=generator)
         noise = torch.randn(n, 1, generator=generator) * self.noise
         y = X @ self.true_w.reshape(-1, 1) + self.true_b + noise
+        # Drawn after X and noise, so the clean part of the data does not depend on it.
+        gross = torch.rand(n, 1, generator=generator) < self.outliers
+        y += gross * (10 + 10 * torch.rand(n, 1, generator=generator))
         return X, y

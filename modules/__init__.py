@@ -2,6 +2,8 @@
 
 from modules.base import Classifier, DivergedError, FitModule, Regressor
 from modules.linear_regression import LinearRegression
+from modules.mlp import MLP
+from modules.perceptron import Perceptron
 from modules.softmax_regression import SoftmaxRegression
 
 __all__ = [
@@ -9,6 +11,8 @@ __all__ = [
     "DivergedError",
     "FitModule",
     "LinearRegression",
+    "MLP",
+    "Perceptron",
     "Regressor",
     "SoftmaxRegression",
 ]

@@ -18,6 +18,10 @@ from modules import losses, scratch
 
 Style = Literal["scratch", "concise"]
 OptimizerName = Literal["sgd", "adam", "adamw"]
+Schedule = Literal["constant", "cosine"]
+# How weight_decay λ is applied: by the optimizer (SGD adds λw to the gradient, AdamW
+# shrinks w apart from the gradient), or as the L2 penalty λ/2·‖w‖² added to the loss.
+Decay = Literal["optimizer", "penalty"]
 
 
 class DivergedError(ArithmeticError):
@@ -29,6 +33,11 @@ class DivergedError(ArithmeticError):
             f"loss became {value} in epoch {epoch}: lr {lr:g} is likely too large for this "
             f"model and data (try {lr / 10:g})"
         )
+
+
+def decays(param: Tensor) -> bool:
+    """Weight decay acts on weights (matrices), not biases, as the book does (d2l 3.7)."""
+    return param.ndim > 1
 
 
 def check(condition: bool, message: str) -> None:
@@ -47,6 +56,8 @@ class FitModule(L.LightningModule):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         style: Style = "concise",
+        schedule: Schedule = "constant",
+        decay: Decay = "optimizer",
     ):
         super().__init__()
         check(lr > 0, f"lr must be > 0, got {lr}")
@@ -58,7 +69,8 @@ class FitModule(L.LightningModule):
             "use optimizer sgd with momentum 0, or style concise",
         )
         self.lr, self.optimizer, self.momentum = lr, optimizer, momentum
-        self.weight_decay, self.style = weight_decay, style
+        self.weight_decay, self.style, self.schedule = weight_decay, style, schedule
+        self.decay = decay
         # Every init argument of the concrete model, as plain values: checkpoints and the
         # HPARAMS tab read them.
         self.save_hyperparameters()
@@ -87,9 +99,17 @@ class FitModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss = self.score(batch, "train")
-        # One sync per step; the price of stopping at the first non-finite loss.
-        if not torch.isfinite(loss):
-            raise DivergedError(self.current_epoch + 1, loss.item(), self.lr)
+        # One sync per step; the price of stopping at the first non-finite loss. Under DDP
+        # the mean over ranks decides, so all stop together (one rank stopping alone would
+        # leave the others waiting in backward's all-reduce); a single device skips it.
+        mean_loss = self.trainer.strategy.reduce(loss.detach(), reduce_op="mean")
+        if not torch.isfinite(mean_loss):
+            raise DivergedError(self.current_epoch + 1, mean_loss.item(), self.lr)
+        if self.decay == "penalty" and self.weight_decay > 0:
+            # d2l 3.7's l2_penalty joins what SGD minimizes; train/loss (logged in score)
+            # stays the data loss, so it compares across the ways of decaying.
+            weights = [p for p in self.parameters() if decays(p)]
+            loss = loss + self.weight_decay / 2 * sum((w**2).sum() for w in weights)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -108,12 +128,22 @@ class FitModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_epoch("test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        # Decay weights, not biases, as the book does (d2l 3.7).
+    def configure_optimizers(self):
+        optimizer = self.make_optimizer()
+        if self.schedule == "constant":
+            return optimizer
+        # Cosine annealing to zero over the run: large steps first, then the noise of SGD
+        # settles instead of rocking the final epochs (Loshchilov & Hutter, 2017).
+        epochs = self.trainer.max_epochs
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": cosine}
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]
+        weight_decay = self.weight_decay if self.decay == "optimizer" else 0.0
         groups = [
-            {"params": [p for p in params if p.ndim > 1], "weight_decay": self.weight_decay},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+            {"params": [p for p in params if decays(p)], "weight_decay": weight_decay},
+            {"params": [p for p in params if not decays(p)], "weight_decay": 0.0},
         ]
         groups = [g for g in groups if g["params"]]
         if self.style == "scratch":
@@ -152,7 +182,8 @@ class FitModule(L.LightningModule):
         # epoch current_epoch + 1; testing comes after current_epoch finished epochs.
         metrics = getattr(self, f"{stage}_metrics")
         self.log_dict({f"{stage}/{name}": m for name, m in metrics.items()})
-        self.log("step", float(self.current_epoch + (stage != "test")))
+        # The same on every rank; sync_dist says so to Lightning, at one reduce per epoch.
+        self.log("step", float(self.current_epoch + (stage != "test")), sync_dist=True)
 
 
 class Regressor(FitModule):

@@ -7,10 +7,9 @@ import torch
 from torch import Tensor, nn
 
 from modules import scratch
-from modules.base import Classifier, OptimizerName, Style, check
+from modules.base import Classifier, OptimizerName, Schedule, Style, check
 
 ActivationName = Literal["relu", "sigmoid", "tanh"]
-Schedule = Literal["constant", "cosine"]
 
 # The scratch style writes its own relu (d2l 5.2.1); sigmoid and tanh are torch's in both.
 SCRATCH_ACTIVATIONS = {"relu": scratch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
@@ -20,8 +19,6 @@ CONCISE_ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 def dropout_layer(X: Tensor, dropout: float) -> Tensor:
     """The book's dropout (d2l 5.6.2): zero each unit with probability `dropout`, scale the
     survivors by 1 / (1 - dropout) so the expected value is unchanged."""
-    if dropout == 1:
-        return torch.zeros_like(X)
     mask = (torch.rand_like(X) > dropout).float()
     return mask * X / (1.0 - dropout)
 
@@ -58,11 +55,7 @@ def concise_mlp(sizes: list[int], activation: ActivationName, dropout: float) ->
 
 
 class MLP(Classifier):
-    """`scratch`: own parameters, relu and SGD. `concise`: nn.Sequential and torch.optim.
-
-    `schedule: cosine` anneals the learning rate to zero over `trainer.max_epochs`, which
-    lets a short run take large steps first and still settle.
-    """
+    """`scratch`: own parameters, relu and SGD. `concise`: nn.Sequential and torch.optim."""
 
     def __init__(
         self,
@@ -82,25 +75,16 @@ class MLP(Classifier):
         check(num_inputs >= 1, f"num_inputs must be >= 1, got {num_inputs}")
         check(all(n >= 1 for n in num_hiddens),
               f"num_hiddens must be a list of widths >= 1, got {num_hiddens}")
+        check(activation in CONCISE_ACTIVATIONS,
+              f"activation must be one of relu, sigmoid, tanh, got {activation!r}")
         check(0 <= dropout < 1, f"dropout must be in [0, 1), got {dropout}")
         check(sigma >= 0, f"sigma must be >= 0, got {sigma}")
-        check(style == "concise" or schedule == "constant",
-              "style scratch trains with the book's constant-lr SGD: use schedule constant")
         super().__init__(
             lr, num_outputs, optimizer=optimizer, momentum=momentum,
-            weight_decay=weight_decay, style=style,
+            weight_decay=weight_decay, style=style, schedule=schedule,
         )
-        self.schedule = schedule
         sizes = [num_inputs, *num_hiddens, num_outputs]
         if style == "scratch":
             self.net = MLPScratch(sizes, sigma, activation, dropout)
         else:
             self.net = concise_mlp(sizes, activation, dropout)
-
-    def configure_optimizers(self):
-        optimizer = super().configure_optimizers()
-        if self.schedule == "constant":
-            return optimizer
-        epochs = self.trainer.max_epochs
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": cosine}

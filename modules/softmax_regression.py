@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from modules.base import Classifier, OptimizerName, Style, check
+from modules.base import Classifier, OptimizerName, Schedule, Style, check
 
 
 class SoftmaxScratch(nn.Module):
@@ -31,11 +31,12 @@ class SoftmaxRegression(Classifier):
         optimizer: OptimizerName = "sgd",
         momentum: float = 0.0,
         weight_decay: float = 0.0,
+        schedule: Schedule = "constant",
     ):
         check(num_inputs >= 1, f"num_inputs must be >= 1, got {num_inputs}")
         super().__init__(
             lr, num_outputs, optimizer=optimizer, momentum=momentum,
-            weight_decay=weight_decay, style=style,
+            weight_decay=weight_decay, style=style, schedule=schedule,
         )
         if style == "scratch":
             self.net = SoftmaxScratch(num_inputs, num_outputs, sigma)

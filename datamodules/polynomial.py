@@ -1,0 +1,93 @@
+"""The synthetic data of model selection and weight decay (d2l 3.6–3.7, chapters 11–12).
+
+PolynomialData is the book's polynomial with features xⁱ/i!, one feature per power up to
+`degree`, optionally split into K folds for cross-validation. HighDimensionalData is the
+weight-decay chapter's regression: many inputs, few examples.
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from datamodules.batching import TensorSplit, check_arg
+from datamodules.synthetic import LinearRegressionData, SyntheticData
+
+MAX_DEGREE = 19  # the book's 20 features x⁰ … x¹⁹
+
+
+def fold_indices(n: int, num_folds: int) -> list[Tensor]:
+    """Indices 0..n−1 cut into `num_folds` disjoint, contiguous folds of near-equal size.
+
+    The examples are drawn i.i.d., so contiguous folds are as random as shuffled ones.
+    """
+    return list(torch.arange(n).tensor_split(num_folds))
+
+
+class PolynomialData(SyntheticData):
+    """y = 5 + 1.2x − 3.4x²/2! + 5.6x³/3! + ε, x ~ N(0, 1), ε ~ N(0, noise²).
+
+    X holds the features xⁱ/i! for i = 0 … degree (the 1/i! keeps high powers from
+    dominating the gradient); a linear model without bias over them is a polynomial
+    of that degree. x and ε are drawn the same whatever the degree, so every degree sees
+    the same examples. `true_w` is the truth for the powers the model has: the four
+    coefficients, cut to degree + 1 or padded with zeros.
+
+    With `fold` set, training is on the other num_folds − 1 folds of the training
+    examples and validation on fold `fold`; the test split stays as it is.
+    """
+
+    def __init__(self, degree: int = 3, w: Sequence[float] = (5.0, 1.2, -3.4, 5.6),
+                 noise: float = 0.1, num_train: int = 100, num_val: int = 100,
+                 num_test: int = 100, num_folds: int = 5, fold: int | None = None,
+                 batch_size: int = 10, seed: int = 0):
+        super().__init__(num_train, num_val, num_test, batch_size, seed)
+        check_arg("degree", degree, 0, MAX_DEGREE)
+        check_arg("len(w)", len(w), 1, MAX_DEGREE + 1)
+        check_arg("noise", noise, 0)
+        check_arg("num_folds", num_folds, 2, num_train, note=" (at most num_train)")
+        if fold is not None:
+            check_arg("fold", fold, 0, num_folds - 1, note=f" (one of num_folds={num_folds})")
+        self.degree, self.noise, self.num_folds, self.fold = degree, noise, num_folds, fold
+        self.num_inputs = degree + 1
+        self.poly_w = torch.tensor(w, dtype=torch.float32)
+        self.true_w = torch.zeros(self.num_inputs)
+        k = min(len(w), self.num_inputs)
+        self.true_w[:k] = self.poly_w[:k]
+        self.true_b = 0.0  # the constant is the weight of x⁰: a bias has nothing to learn
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        x = torch.randn(n, 1, generator=generator)
+        noise = torch.randn(n, 1, generator=generator) * self.noise
+        y = features(x, len(self.poly_w) - 1) @ self.poly_w.reshape(-1, 1) + noise
+        return features(x, self.degree), y
+
+    def load_splits(self) -> dict[str, TensorSplit]:
+        splits = super().load_splits()
+        if self.fold is None:
+            return splits
+        X, y = splits["train"].tensors
+        folds = fold_indices(len(X), self.num_folds)
+        val = folds[self.fold]
+        train = torch.cat([f for k, f in enumerate(folds) if k != self.fold])
+        return {**splits, "train": TensorSplit(X[train], y[train]), "val": TensorSplit(X[val], y[val])}
+
+
+def features(x: Tensor, degree: int) -> Tensor:
+    """(n, 1) -> (n, degree + 1): xⁱ/i! for i = 0 … degree."""
+    powers = torch.arange(degree + 1)
+    factorials = torch.tensor([math.factorial(i) for i in range(degree + 1)], dtype=x.dtype)
+    return x**powers / factorials
+
+
+class HighDimensionalData(LinearRegressionData):
+    """The weight-decay chapter's data (d2l 3.7): y = 0.05 + Σᵢ 0.01·xᵢ + ε over `num_inputs`
+    inputs, with few training examples, so an unregularized model overfits."""
+
+    def __init__(self, num_inputs: int = 200, weight: float = 0.01, b: float = 0.05,
+                 noise: float = 0.01, num_train: int = 20, num_val: int = 100,
+                 num_test: int = 0, batch_size: int = 5, seed: int = 0):
+        check_arg("num_inputs", num_inputs, 1)
+        super().__init__(w=[weight] * num_inputs, b=b, noise=noise, num_train=num_train,
+                         num_val=num_val, num_test=num_test, batch_size=batch_size, seed=seed)

@@ -1,0 +1,77 @@
+"""The MLP: both styles, any depth, three activations, dropout; the `mlp` experiment smoke run."""
+
+import pytest
+import torch
+from conftest import metrics, run_cli
+
+from modules import MLP
+
+
+@pytest.mark.parametrize("style", ["scratch", "concise"])
+@pytest.mark.parametrize("num_hiddens", [[256], [64, 32], []])
+def test_both_styles_have_the_same_shapes_and_parameter_count(style, num_hiddens):
+    model = MLP(num_hiddens=num_hiddens, style=style)
+    assert model(torch.rand(5, 1, 28, 28)).shape == (5, 10)
+    sizes = [784, *num_hiddens, 10]
+    expected = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_scratch_uses_the_books_init():
+    torch.manual_seed(0)
+    W = MLP(style="scratch").net.Ws[0]
+    assert W.std().item() == pytest.approx(0.01, rel=0.05)
+    assert torch.all(MLP(style="scratch").net.bs[0] == 0)
+
+
+@pytest.mark.parametrize("activation, f", [("relu", torch.relu), ("sigmoid", torch.sigmoid),
+                                           ("tanh", torch.tanh)])
+@pytest.mark.parametrize("style", ["scratch", "concise"])
+def test_the_hidden_layer_applies_the_named_activation(activation, f, style):
+    torch.manual_seed(0)
+    model = MLP(num_inputs=3, num_hiddens=[4], num_outputs=2, activation=activation,
+                style=style)
+    X = torch.randn(6, 3)
+    params = [p.detach() for p in model.parameters()]
+    W1, W2 = [p for p in params if p.ndim == 2]
+    b1, b2 = [p for p in params if p.ndim == 1]
+    if style == "concise":  # nn.Linear keeps (out, in)
+        W1, W2 = W1.T, W2.T
+    torch.testing.assert_close(model(X), f(X @ W1 + b1) @ W2 + b2)
+
+
+@pytest.mark.parametrize("style", ["scratch", "concise"])
+def test_dropout_only_in_training_and_keeps_the_mean(style):
+    torch.manual_seed(0)
+    model = MLP(num_inputs=100, num_hiddens=[2000], num_outputs=2, dropout=0.5, style=style)
+    X = torch.randn(1, 100)
+    model.eval()
+    assert torch.equal(model(X), model(X))
+    model.train()
+    assert not torch.equal(model(X), model(X))
+    mean = torch.stack([model(X) for _ in range(200)]).mean(0)
+    model.eval()
+    torch.testing.assert_close(mean, model(X), atol=0.05, rtol=0.1)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: MLP(num_hiddens=[0]), "num_hiddens must be a list of widths >= 1"),
+    (lambda: MLP(dropout=1.0), "dropout must be in"),
+    (lambda: MLP(activation="gelu"), "activation must be one of"),
+])
+def test_bad_settings_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_the_mlp_experiment_runs_every_member_and_draws_its_figures(logdir):
+    done = run_cli("mlp", "--fast", logdir=logdir)
+    assert done.returncode == 0, done.stderr
+    study = logdir / "mlp"
+    for member in ("scratch", "relu", "sigmoid", "tanh", "tuned"):
+        result = metrics(study / member)
+        assert result["status"] == "completed" and 0 <= result["metrics"]["test/acc"] <= 1
+    summary = (study / "summary.md").read_text()
+    for figure in ("activations", "predictions"):
+        assert (study / f"{figure}.png").stat().st_size > 10_000
+        assert f"({figure}.png)" in summary
