@@ -1,5 +1,9 @@
 """What a study tells its user: a progress line per member, summary.json, summary.md,
-figures (PNG + TensorBoard images) and a table on the console."""
+figures (PNG + TensorBoard images) and a table on the console.
+
+Under DDP every rank runs the study; only rank 0 (Lightning's rank_zero_only) says or
+writes any of it.
+"""
 
 import json
 import time
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import matplotlib
+from lightning.pytorch.utilities import rank_zero_only
 
 matplotlib.use("Agg")  # figures are files; no display needed
 from matplotlib.figure import Figure as MplFigure  # noqa: E402
@@ -27,6 +32,7 @@ def clock(seconds: float) -> str:
     return str(timedelta(seconds=round(seconds)))
 
 
+@rank_zero_only
 def progress(experiment: str, member: str, index: int, total: int, started: float) -> None:
     """`[2/3] softmax_regression/concise · 0:00:41 elapsed · ~0:00:41 left`."""
     elapsed = time.perf_counter() - started
@@ -43,9 +49,10 @@ def varying_settings(plan: Plan) -> dict[str, dict]:
     return {name: {k: s.get(k) for k in varying} for name, s in settings.items()}
 
 
-def rows(plan: Plan, results: list[dict]) -> list[dict]:
-    """One row per member: its varying settings and its final scalar metrics."""
-    varying = varying_settings(plan)
+def rows(plan: Plan, results: list[dict], columns: dict[str, dict] | None = None) -> list[dict]:
+    """One row per member: its varying settings, its final scalar metrics and the study's
+    own `columns` for it."""
+    varying, columns = varying_settings(plan), columns or {}
     return [
         {
             "member": r["member"],
@@ -53,9 +60,36 @@ def rows(plan: Plan, results: list[dict]) -> list[dict]:
             **varying.get(r["member"], {}),
             "epochs": r["epochs"],
             **{k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))},
+            **columns.get(r["member"], {}),
         }
         for r in results
     ]
+
+
+# How `verdicts` decides, as summary.md states it beside them.
+VERDICT_RULE = (
+    "**Verdict**, from each member's final losses and the lowest val/loss of any member "
+    "(best): *underfitting* when its train/loss is above the best val/loss (it fits even its "
+    "own training data worse than another member predicts unseen data: more capacity would "
+    "help); else *overfitting* when val/loss is more than 1.5 × its train/loss (it fits "
+    "its training data far better than unseen data); else *good fit*."
+)
+
+
+def verdicts(results: list[dict]) -> dict[str, dict]:
+    """member -> {"verdict": underfitting | good fit | overfitting}, as VERDICT_RULE says."""
+    final = {r["member"]: r["metrics"] for r in results
+             if r["status"] == "completed" and "val/loss" in r["metrics"]}
+    if not final:
+        return {}
+    best = min(m["val/loss"] for m in final.values())
+    out = {}
+    for member, m in final.items():
+        train, val = m["train/loss"], m["val/loss"]
+        verdict = ("underfitting" if train > best
+                   else "overfitting" if val > 1.5 * train else "good fit")
+        out[member] = {"verdict": verdict}
+    return out
 
 
 def cell(value) -> str:
@@ -75,11 +109,13 @@ def json_text(value) -> str:
     return json.dumps(value, indent=2) + "\n"
 
 
-def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes: str = "") -> None:
+@rank_zero_only
+def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes: str = "",
+                  columns: dict[str, dict] | None = None) -> None:
     """summary.json, summary.md and the figures, in the study's folder."""
     folder, experiment = plan.folder, plan.experiment
     folder.mkdir(parents=True, exist_ok=True)
-    summary = rows(plan, results)
+    summary = rows(plan, results, columns)
     write_atomically(folder / "summary.json", json_text(summary))
     writer = SummaryWriter(log_dir=str(folder))
     for figure in figures:

@@ -8,15 +8,23 @@ Members come from the experiment's YAML as overrides in the command line's dotte
 
 An experiment with more to say (figures, folds, checks) subclasses Study and names it
 with `study.class_path` in its YAML.
+
+Spread over a cluster, each task of a job array runs one member (`--study.member 3`, an
+index into the members in this order, or a name) into the usual folder, and a last job
+builds the summary from the finished ones (`--study.report_only true`). Under DDP every
+rank runs the same members in the same order; only rank 0 writes (runner, report).
 """
 
+import dataclasses
 import itertools
 import time
 from typing import Any
 
+from lightning.pytorch.utilities import rank_zero_only
+
 from experiments import report
-from experiments.plan import Plan
-from experiments.runner import run_member
+from experiments.plan import Member, Plan
+from experiments.runner import changed_settings, read_metrics, run_member
 
 
 class Study:
@@ -55,22 +63,89 @@ class Study:
         members = self.all_members()
         if self.member is None:
             return members
+        if self.report_only:  # a summary of one member would only look like one
+            raise ValueError("--study.member and --study.report_only exclude each other")
         names = list(members)
         index = int(self.member) if self.member.isdigit() else None
         name = names[index] if index is not None and index < len(names) else self.member
         if name not in members:
-            raise ValueError(f"--study.member {self.member!r} is not one of {', '.join(names)}")
+            raise ValueError(f"--study.member {self.member!r} is not one of {', '.join(names)} "
+                             f"or an index from 0 to {len(names) - 1}")
         return {name: members[name]}
 
     def run(self, plan: Plan) -> list[dict]:
-        """Run the selected members one by one (skipping finished ones), then report."""
-        results, started = [], time.perf_counter()
-        for i, member in enumerate(plan.members):
-            report.progress(plan.experiment.name, member.name, i, len(plan.members), started)
-            results.append(run_member(plan, member))
-        report.write_summary(plan, results, self.figures(plan, results))
+        """Run the selected members one by one (skipping finished ones), then report.
+
+        One `member` leaves the summary to a later `report_only` run: the tasks of a job
+        array finish in any order and would overwrite each other's partial summaries.
+        """
+        if self.report_only:
+            return self.report_finished(plan)
+        results = self.run_members(plan, plan.members)
+        if self.member is None and (later := self.later_members(plan, results)):
+            plan = dataclasses.replace(plan, members=[*plan.members, *later])  # in the summary
+            results += self.run_members(plan, later)
+        if rank_zero_only.rank != 0:  # under DDP, rank 0 reports for all (and alone draws)
+            return results
+        if self.member is None:
+            self.summarize(plan, results)
+        else:
+            print(f"{plan.experiment.name}/{plan.members[0].name}: {results[0]['status']}; "
+                  "once every member has finished, --study.report_only true writes the summary")
         return results
 
+    def run_members(self, plan: Plan, members: list[Member]) -> list[dict]:
+        results, started = [], time.perf_counter()
+        for i, member in enumerate(members):
+            report.progress(plan.experiment.name, member.name, i, len(members), started)
+            results.append(run_member(plan, member))
+        return results
+
+    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+        """Members decided by the results of the planned ones (e.g. a final fit of the
+        candidate they chose), run after them and reported with them."""
+        return []
+
+    def report_finished(self, plan: Plan) -> list[dict]:
+        """The summary of the members that have finished, listing the ones still missing."""
+        finished = {m.name: None if changed_settings(m) else read_metrics(m)
+                    for m in plan.members}
+        results = [result for result in finished.values() if result is not None]
+        missing = [f"{member} (--study.member {i})"
+                   for i, (member, result) in enumerate(finished.items()) if result is None]
+        name = plan.experiment.name
+        if missing:
+            nothing = "" if results else "; nothing to report"
+            print(f"{name}: not finished yet: {', '.join(missing)}{nothing}")
+        if not results:
+            return []
+        if not missing:  # the members decided by the planned ones may have finished too
+            later = [m for m in self.later_members(plan, results) if not changed_settings(m)]
+            results += [result for m in later if (result := read_metrics(m)) is not None]
+            plan = dataclasses.replace(plan, members=[*plan.members, *later])
+        notes = f"Not finished yet: {', '.join(missing)}." if missing else ""
+        self.summarize(plan, results, notes)
+        return results
+
+    def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
+        """summary.json, summary.md and the figures, with what the subclass adds."""
+        # The hooks see the members beside their results (with report_only, the finished
+        # ones); the table's columns still come from the whole study.
+        names = {result["member"] for result in results}
+        done = dataclasses.replace(plan, members=[m for m in plan.members if m.name in names])
+        notes = "\n\n".join(text for text in (notes, self.notes(done, results)) if text)
+        report.write_summary(plan, results, self.figures(done, results), notes,
+                             self.columns(done, results))
+
+    def notes(self, plan: Plan, results: list[dict]) -> str:
+        """Markdown under the summary's table: how to read it (a rule, a choice)."""
+        return ""
+
+    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+        """member -> extra columns of its summary row (e.g. a verdict)."""
+        return {}
+
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
-        """The study's figures; an experiment's Study subclass draws its own."""
+        """The study's figures; an experiment's Study subclass draws its own. `results`
+        line up with `plan.members` (with `report_only`, the finished ones)."""
         return []

@@ -1,0 +1,66 @@
+"""A study's members, one at a time (as the tasks of a job array run them), and its report."""
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from experiments.study import Study
+
+MEMBERS = {"scratch": {"model.style": "scratch"}, "concise": {"model.style": "concise"}}
+
+
+@pytest.mark.parametrize("member, selected", [
+    (None, ["scratch", "concise", "degree=1", "degree=3"]),
+    ("concise", ["concise"]),
+    ("3", ["degree=3"]),  # an index into the members in order, e.g. SLURM_ARRAY_TASK_ID
+    ("degree=1", ["degree=1"]),
+])
+def test_member_selects_one_member_by_name_or_index(member, selected):
+    study = Study(members=MEMBERS, grid={"model.degree": [1, 3]}, member=member)
+    assert list(study.selected_members()) == selected
+
+
+@pytest.mark.parametrize("study, named", [
+    (Study(members=MEMBERS, member="4"), "index from 0 to 1"),
+    (Study(members=MEMBERS, member="nope"), "scratch, concise"),
+    (Study(members=MEMBERS, member="0", report_only=True), "exclude each other"),
+])
+def test_a_member_that_is_not_there_is_refused_by_name(study, named):
+    with pytest.raises(ValueError, match=named):
+        study.selected_members()
+
+
+def table(study) -> list[str]:
+    return [line for line in (study / "summary.md").read_text().splitlines() if line[:1] == "|"]
+
+
+def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_path):
+    together, apart = tmp_path / "together", tmp_path / "apart"
+    assert run_cli("linear_regression", "--fast", logdir=together).returncode == 0
+    study = apart / "linear_regression"
+
+    done = run_cli("linear_regression", "--fast", "--study.member", "1", logdir=apart)
+    assert done.returncode == 0, done.stderr
+    assert (study / "concise" / "metrics.json").exists() and not (study / "scratch").exists()
+    assert not (study / "summary.json").exists()  # a job array's tasks leave it to the report
+    assert "--study.report_only true" in done.stdout
+
+    partial = run_cli("linear_regression", "--fast", "--study.report_only", "true", logdir=apart)
+    assert partial.returncode == 0, partial.stderr
+    assert [row["member"] for row in json.loads((study / "summary.json").read_text())] == [
+        "concise"]
+    assert "not finished yet: scratch (--study.member 0)" in partial.stdout
+    assert "scratch (--study.member 0)" in (study / "summary.md").read_text()
+
+    assert run_cli("linear_regression", "--fast", "--study.member", "scratch",
+                   logdir=apart).returncode == 0
+    report = run_cli("linear_regression", "--fast", "--study.report_only", "true", logdir=apart)
+    assert report.returncode == 0, report.stderr
+    assert "[1/" not in report.stdout  # it ran nothing
+    expected = together / "linear_regression"
+    summary = json.loads((study / "summary.json").read_text())
+    assert summary == json.loads((expected / "summary.json").read_text())
+    assert [row["member"] for row in summary] == ["scratch", "concise"]
+    assert table(study) == table(expected)
+    assert "not finished" not in (study / "summary.md").read_text().lower()
