@@ -117,9 +117,12 @@ class EpochBatches(Sampler[Tensor]):
         return indices[self.rank :: world].to(self.device)
 
     def __iter__(self):
+        # A generator, so the order is drawn at the first batch, not at iter(): Lightning
+        # creates a resumed run's first iterator before it calls set_epoch, which would
+        # replay epoch 0's order (Lightning issue #21938; with worker processes it still does).
         indices = self._rank_indices()
         # An empty tensor would still split into one (empty) batch.
-        return iter(indices.split(self.batch_size) if len(indices) else ())
+        yield from indices.split(self.batch_size) if len(indices) else ()
 
     def __len__(self) -> int:
         if self.shuffle:

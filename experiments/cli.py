@@ -9,9 +9,12 @@ import logging
 import sys
 import warnings
 
+from lightning.pytorch.utilities import rank_zero_only
+
 from experiments import config, registry, runner
 from experiments.describe import describe
 from experiments.errors import ConfigError, suggest
+from experiments.threads import set_torch_threads
 
 USAGE = """usage: python experiments/run.py [NAME ...] [OPTIONS]
 
@@ -49,6 +52,8 @@ def quiet_lightning() -> None:
     # Batches come from tensors in memory; worker processes would only add overhead.
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # A resumed run finds its own last.ckpt there; that is the point, not a problem.
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 
 
 def plans_for(names: list[str], options: list[str], check: bool = True) -> list:
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     quiet_lightning()
+    set_torch_threads()
     try:
         if wants_help:
             rest = [o for o in options if o not in ("-h", "--help")]
@@ -81,17 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failed = []
+    failed = []  # "experiment/member: why", one line each at the end
     try:
         for plan in plans:
-            results = plan.study.run(plan)
             name = plan.experiment.name
-            failed += [f"{name}/{r['member']}" for r in results if r["status"] == "failed"]
+            try:
+                results = plan.study.run(plan)
+            except OSError as error:  # e.g. the disk filled up while writing the summary
+                failed.append(f"{name}: {error}")
+                continue
+            failed += [f"{name}/{r['member']}: {r.get('message', '')}"
+                       for r in results if r["status"] == "failed"]
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return 130
-    print(f"\nTensorBoard: tensorboard --logdir {plans[0].folder.parent}")
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if rank_zero_only.rank == 0:  # under DDP every rank gets here
+        print(f"\nTensorBoard: tensorboard --logdir {plans[0].folder.parent}")
+    for line in failed:
+        print(f"failed: {line}", file=sys.stderr)
+    return 1 if failed else 0

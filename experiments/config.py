@@ -11,8 +11,16 @@ from pathlib import Path
 
 import lightning as L
 import yaml
-from jsonargparse import ActionConfigFile, ArgumentError, Namespace
+from jsonargparse import (
+    ActionConfigFile,
+    ArgumentError,
+    Namespace,
+    get_loader,
+    set_loader,
+    set_parsing_settings,
+)
 from lightning.pytorch.cli import LightningArgumentParser
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from experiments.errors import ConfigError, constructor_message, short_message
 from experiments.plan import Member, Plan
@@ -34,6 +42,57 @@ FAST = {
     "trainer.limit_val_batches": 2,
     "trainer.limit_test_batches": 2,
 }
+
+# A setting may name a class to build (`class_path`); jsonargparse imports it to check it,
+# and importing runs code. Only this project's packages and Lightning's callbacks may be
+# named; anything else is refused before it is imported (exit 2).
+CLASS_PACKAGES = ["modules", "datamodules", "experiments", "lightning.pytorch.callbacks"]
+set_parsing_settings(import_path_denylist=["*"], import_path_allowlist=CLASS_PACKAGES)
+
+
+def repeated_key(root: yaml.Node | None) -> yaml.ScalarNode | None:
+    """A mapping key given twice anywhere in a composed YAML document, else None."""
+    stack, visited = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in visited or not isinstance(node, yaml.CollectionNode):
+            continue
+        visited.add(id(node))  # aliases may share (or loop back to) a node
+        if isinstance(node, yaml.SequenceNode):
+            stack += node.value
+            continue
+        keys = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value in keys:
+                return key
+            keys.add(key.value if isinstance(key, yaml.ScalarNode) else id(key))
+            stack.append(value)
+    return None
+
+
+JSONARGPARSE_YAML = get_loader("yaml")
+
+
+def load_yaml(text: str, path: str | None = None):
+    """jsonargparse's own (safe) YAML loader, but a key given twice is an error: PyYAML
+    silently keeps the last one, so a config could say lr twice and mean the first.
+    Errors become one line naming the file, the line and the problem."""
+    where = path or "YAML"
+    try:
+        key = repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
+        if key is None:
+            return JSONARGPARSE_YAML(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f", line {mark.line + 1}" if mark else ""
+        raise yaml.YAMLError(f"{where}{line}: {error.problem or error.context}") from None
+    line = key.start_mark.line + 1
+    raise yaml.YAMLError(f"{where}, line {line}: key {key.value!r} is given twice")
+
+
+set_loader("yaml", load_yaml, exceptions=(yaml.YAMLError,))
+
+
 def build_parser(experiment: Experiment) -> LightningArgumentParser:
     parser = LightningArgumentParser(
         prog=f"run.py {experiment.name}",
@@ -98,8 +157,9 @@ def plan(experiment: Experiment, options: list[str]) -> Plan:
     for member in members:
         # Construct once now so a bad value fails before anything runs or is written.
         try:
-            result.instantiate(member)
-        except ValueError as error:
+            _, _, trainer_args = result.instantiate(member)
+            L.Trainer(**trainer_args, logger=False)  # e.g. max_epochs -2, an absent GPU
+        except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.name}: {message}") from None
     return result

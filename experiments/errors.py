@@ -48,8 +48,13 @@ def short_message(text: str, parser) -> str:
         known = [f"--{dest}" for dest in parser.get_defaults().__dict__.keys()]
         known += [f"--{key}" for key in parser.get_defaults().keys()]
         return f"unknown option {option}{suggest(option, known)}"
+    if problem := re.search(r"Problems parsing config[^:]*: (.*)", text):
+        return f"--config {problem[1]}"  # config.load_yaml made it one line
     keys = re.findall(r'Parser key "([^"]+)"', text)
     option = "--" + ".".join(keys)
+    if denied := re.search(r"Importing '([\w.]+)' is not allowed", text):
+        return (f"{option}: class_path {denied[1]} is not allowed; settings may only name "
+                "classes of fitlab (modules, datamodules, experiments) or Lightning callbacks")
     if bad_key := re.search(r"Option '(\w+)' is not accepted", text):
         class_path = re.search(r"class_path '([\w.]+)'", text)
         choices = init_parameters(class_path[1]) if class_path else []

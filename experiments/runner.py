@@ -6,17 +6,23 @@
     <member>/metrics.json            written last: its status says the run is over
 """
 
+import io
 import json
+import math
 import os
 import shutil
+import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
 import lightning as L
+import torch
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from datamodules import CorruptDataError, DataUnavailableError
 from experiments import board
@@ -28,11 +34,45 @@ from modules import DivergedError
 DISPLAY_ONLY = {"trainer.enable_progress_bar", "trainer.enable_model_summary"}
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, data: str | bytes) -> None:
     """Write to a temporary name, then rename: a crash never leaves half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:  # e.g. the disk filled up: leave no half-written temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written next to their final name, then renamed over it.
+
+    Lightning's own writer goes through a file in the system's temporary folder and moves
+    it over; from another file system that move is a copy, so a kill mid-copy would leave
+    a truncated last.ckpt and nothing to resume from.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(Path(path), buffer.getvalue())
+
+
+class LastMetrics(Callback):
+    """Keeps the epoch's logged metrics in last.ckpt. A run killed after its last epoch
+    (while testing, say) resumes with nothing left to fit, so Lightning logs nothing; these
+    are then its train and val results."""
+
+    def __init__(self):
+        self.metrics: dict[str, float] = {}
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["logged_metrics"] = {k: v.item() for k, v in trainer.callback_metrics.items()}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self.metrics = checkpoint.get("logged_metrics", {})
 
 
 def read_metrics(member: Member) -> dict | None:
@@ -53,11 +93,14 @@ def last_checkpoint(member: Member) -> Path | None:
 def check_folders(plan: Plan) -> None:
     """Refuse (ConfigError) a logdir we cannot write or a folder holding other settings."""
     logdir = plan.folder.parent
-    existing = next((p for p in [logdir, *logdir.parents] if p.exists()), Path("."))
+    existing = next((p for p in [plan.folder, *plan.folder.parents] if p.exists()), Path("."))
     if not existing.is_dir():
         raise ConfigError(f"--logdir {logdir}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK):
-        raise ConfigError(f"--logdir {logdir}: {existing} is not writable")
+    try:  # really write: permission bits do not bind root, read-only mounts bind everyone
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise ConfigError(f"--logdir {logdir}: cannot write in {existing} ({error.strerror})"
+                          ) from None
     if plan.overwrite:
         return
     for member in plan.members:
@@ -66,6 +109,13 @@ def check_folders(plan: Plan) -> None:
                 f"{member.folder} holds a run with other settings ({', '.join(changed)}); "
                 "use --overwrite to replace it, or another --logdir"
             )
+
+
+def remove(folder: Path) -> None:
+    """Move the folder aside, then delete it: other ranks see the old run whole or not at all."""
+    aside = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    folder.rename(aside)
+    shutil.rmtree(aside)
 
 
 def changed_settings(member: Member) -> list[str]:
@@ -79,17 +129,19 @@ def changed_settings(member: Member) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
-def run_member(plan: Plan, member: Member) -> dict:
-    """Train, validate and test one member; return (and write) its metrics.json."""
-    if changed_settings(member):  # only with --overwrite: check_folders refused it before
-        shutil.rmtree(member.folder)
-    done = read_metrics(member)
+def run_member(plan: Plan, member: Member, extra_callbacks: tuple = ()) -> dict:
+    """Train, validate and test one member; return (and write) its metrics.json.
+
+    `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one).
+    """
+    # Under DDP every rank runs this and must decide alike (a rank that skips a member
+    # the others train leaves them waiting); only rank 0 writes.
+    replace = bool(changed_settings(member))  # only with --overwrite: check_folders refused
+    done = None if replace else read_metrics(member)
     if done is not None and done["status"] in ("completed", "diverged"):
         return done  # a finished member is a result: reuse it
     started = time.perf_counter()
     model, data, trainer_args = plan.instantiate(member)
-    member.folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(member.folder / "config.yaml", yaml.safe_dump(member.settings()))
     logger = TensorBoardLogger(
         save_dir=plan.folder.parent,
         name=plan.experiment.name,
@@ -97,16 +149,30 @@ def run_member(plan: Plan, member: Member) -> dict:
         default_hp_metric=False,  # final metrics go to HPARAMS at the end, not a -1
     )
     checkpoint = ModelCheckpoint(
-        dirpath=member.folder / "checkpoints", filename="last", enable_version_counter=False
+        dirpath=member.folder / "checkpoints", filename="last", enable_version_counter=False,
+        save_on_train_epoch_end=True,  # once the epoch's train metrics are in, not before
     )
-    callbacks = [checkpoint, *(trainer_args.pop("callbacks", None) or [])]
-    trainer = L.Trainer(**trainer_args, logger=logger, callbacks=callbacks)
-    if trainer.is_global_zero:
-        board.add_layout(logger.experiment, sorted(model.train_metrics.keys()))
+    last_metrics = LastMetrics()
+    callbacks = [checkpoint, last_metrics, *(trainer_args.pop("callbacks", None) or []),
+                 *extra_callbacks]
+    plugins = trainer_args.pop("plugins", None) or []
+    plugins = [*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()]
+    trainer = L.Trainer(**trainer_args, logger=logger, callbacks=callbacks, plugins=plugins)
     status, message, logged = "completed", None, {}
     try:
-        trainer.fit(model, datamodule=data, ckpt_path=last_checkpoint(member), weights_only=True)
-        logged = dict(trainer.callback_metrics)  # test() starts afresh
+        if trainer.is_global_zero:
+            if replace:
+                remove(member.folder)
+            member.folder.mkdir(parents=True, exist_ok=True)
+            for leftover in member.folder.rglob(".*.tmp"):  # of a write that was killed
+                leftover.unlink()
+            write_atomically(member.folder / "config.yaml", yaml.safe_dump(member.settings()))
+            board.add_layout(logger.experiment, sorted(model.train_metrics.keys()))
+        # A replaced run starts afresh; until rank 0 removed it, other ranks still see its
+        # checkpoint.
+        resume = None if replace else last_checkpoint(member)
+        trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
+        logged = {**last_metrics.metrics, **trainer.callback_metrics}  # test() starts afresh
         if data.has_test:
             trainer.test(model, datamodule=data, verbose=False)
     except DivergedError as error:
@@ -117,26 +183,44 @@ def run_member(plan: Plan, member: Member) -> dict:
         raise
     except (CorruptDataError, DataUnavailableError) as error:
         status, message = "failed", str(error)
+    except OSError as error:  # the disk is full, a file is in the way, no permission, ...
+        status, message = "failed", f"{error.strerror or error}: {error.filename or member.folder}"
     except Exception as error:  # a bug or the machine: report it, keep the other runs going
         traceback.print_exc()
         status, message = "failed", f"{type(error).__name__}: {error}"
     logged.update(trainer.callback_metrics)
-    final = {k: logged[k].item() for k in sorted(logged, key=stage_order) if k != "step"}
+    final = {k: float(logged[k]) for k in sorted(logged, key=stage_order) if k != "step"}
     result = {
         "experiment": plan.experiment.name,
         "member": member.name,
         "status": status,
         "epochs": trainer.current_epoch,
         "seconds": round(time.perf_counter() - started, 3),
-        "metrics": {**final, **model.final_metrics(), **truth_errors(model, data)},
+        "metrics": finite({**final, **model.final_metrics(), **truth_errors(model, data)}),
     }
     if message:
         result["message"] = message
     if trainer.is_global_zero:
-        board.add_hparams(logger.experiment, hyperparameters(member), final)
-        logger.finalize("success")
-        write_atomically(member.folder / "metrics.json", json.dumps(result, indent=2) + "\n")
+        try:
+            board.add_hparams(logger.experiment, hyperparameters(member), final)
+            logger.finalize("success")
+            text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+            write_atomically(member.folder / "metrics.json", text)
+        except OSError as error:  # the summary still reports the member; its folder cannot
+            print(f"error: {member.folder}: cannot write its results: {error}", file=sys.stderr)
     return result
+
+
+def finite(value):
+    """NaN and infinities as None: JSON has no such numbers, and json.dumps would write
+    the invalid literals NaN and Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    return value
 
 
 def stage_order(name: str) -> tuple[int, str]:

@@ -74,6 +74,8 @@ class FitModule(L.LightningModule):
         # Every init argument of the concrete model, as plain values: checkpoints and the
         # HPARAMS tab read them.
         self.save_hyperparameters()
+        # The seed it was built with (Plan.instantiate seeds first); see on_train_batch_start.
+        self.seed = torch.initial_seed()
         # One set per stage: train_metrics, val_metrics, test_metrics.
         for stage in ("train", "val", "test"):
             metrics = nn.ModuleDict({"loss": MeanMetric(), **self.make_metrics()})
@@ -118,6 +120,14 @@ class FitModule(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.score(batch, "test")
 
+    def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        # Epoch e's random draws (dropout) come from seed + e alone, seeded just before its
+        # first step. Lightning draws from the same global generator (a seed for each
+        # dataloader iterator), and a run resumed from last.ckpt does so at other moments
+        # than an uninterrupted one: without this, their numbers would part.
+        if batch_idx == 0:
+            torch.manual_seed(self.seed + self.current_epoch)
+
     def on_train_epoch_end(self) -> None:
         self.log_epoch("train")
 
@@ -152,15 +162,6 @@ class FitModule(L.LightningModule):
             return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
         optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[self.optimizer]
         return optimizer(groups, lr=self.lr)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Lightning does not save the global RNG; dropout and init draws need it so a
-        # resumed run matches an uninterrupted one.
-        checkpoint["torch_rng_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "torch_rng_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_rng_state"])
 
     # -- shared helpers -------------------------------------------------------------------
 
