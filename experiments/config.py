@@ -34,6 +34,9 @@ TRAINER_DEFAULTS = {
     "enable_model_summary": False,  # one table per member of a 20-member study is noise
     "use_distributed_sampler": False,  # our batch samplers shard by rank themselves
     "log_every_n_steps": 1,  # nothing is logged per step; this only silences a warning
+    # One device unless asked: Lightning's "auto" takes every GPU, multiplying the batch
+    # the book's settings assume. Scale out with --trainer.devices N (see the README).
+    "devices": 1,
 }
 # Smoke mode: a taste of every member, not a result.
 FAST = {

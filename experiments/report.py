@@ -17,8 +17,9 @@ matplotlib.use("Agg")  # figures are files; no display needed
 from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
+from experiments.files import write_atomically  # noqa: E402
 from experiments.plan import Plan  # noqa: E402
-from experiments.runner import flat, write_atomically  # noqa: E402
+from experiments.runner import flat  # noqa: E402
 
 
 @dataclass
@@ -68,27 +69,29 @@ def rows(plan: Plan, results: list[dict], columns: dict[str, dict] | None = None
 
 # How `verdicts` decides, as summary.md states it beside them.
 VERDICT_RULE = (
-    "**Verdict**, from each member's final losses and the lowest val/loss of any member "
-    "(best): *underfitting* when its train/loss is above the best val/loss (it fits even its "
-    "own training data worse than another member predicts unseen data: more capacity would "
-    "help); else *overfitting* when val/loss is more than 1.5 × its train/loss (it fits "
-    "its training data far better than unseen data); else *good fit*."
+    "**Verdict**: each member beside the best of its group (the lowest val/loss). "
+    "*underfitting*: its val/loss is more than 20% above the best's and so is its "
+    "train/loss: it fits even its training data worse (too little capacity, or training). "
+    "*overfitting*: its val/loss is more than 20% above the best's although its train/loss "
+    "is not, or its val/loss is more than 1.5 × its own train/loss: it fits its training "
+    "data far better than unseen data. *good fit*: neither."
 )
 
 
-def verdicts(results: list[dict]) -> dict[str, dict]:
-    """member -> {"verdict": underfitting | good fit | overfitting}, as VERDICT_RULE says."""
-    final = {r["member"]: r["metrics"] for r in results
-             if r["status"] == "completed" and "val/loss" in r["metrics"]}
+def verdicts(results: list[dict], tolerance: float = 1.2, gap: float = 1.5) -> dict[str, str]:
+    """member -> underfitting | overfitting | good fit, as VERDICT_RULE says, against the
+    best of `results` (the completed ones)."""
+    final = {r["member"]: (r["metrics"]["train/loss"], r["metrics"]["val/loss"])
+             for r in results if r["status"] == "completed" and "val/loss" in r["metrics"]}
     if not final:
         return {}
-    best = min(m["val/loss"] for m in final.values())
+    best_train, best_val = min(final.values(), key=lambda losses: losses[1])
     out = {}
-    for member, m in final.items():
-        train, val = m["train/loss"], m["val/loss"]
-        verdict = ("underfitting" if train > best
-                   else "overfitting" if val > 1.5 * train else "good fit")
-        out[member] = {"verdict": verdict}
+    for member, (train, val) in final.items():
+        if val > tolerance * best_val:
+            out[member] = "underfitting" if train > tolerance * best_train else "overfitting"
+        else:
+            out[member] = "overfitting" if val > gap * train else "good fit"
     return out
 
 

@@ -6,7 +6,6 @@
     <member>/metrics.json            written last: its status says the run is over
 """
 
-import io
 import json
 import math
 import os
@@ -18,61 +17,18 @@ import traceback
 from pathlib import Path
 
 import lightning as L
-import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from datamodules import CorruptDataError, DataUnavailableError
 from experiments import board
 from experiments.errors import ConfigError
+from experiments.files import write_atomically
 from experiments.plan import Member, Plan
+from experiments.trainer import build_trainer
 from modules import DivergedError
 
 # Settings that change what the console shows, not the numbers: a rerun may differ in them.
 DISPLAY_ONLY = {"trainer.enable_progress_bar", "trainer.enable_model_summary"}
-
-
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Write to a temporary name, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:  # e.g. the disk filled up: leave no half-written temporary behind
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written next to their final name, then renamed over it.
-
-    Lightning's own writer goes through a file in the system's temporary folder and moves
-    it over; from another file system that move is a copy, so a kill mid-copy would leave
-    a truncated last.ckpt and nothing to resume from.
-    """
-
-    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(Path(path), buffer.getvalue())
-
-
-class LastMetrics(Callback):
-    """Keeps the epoch's logged metrics in last.ckpt. A run killed after its last epoch
-    (while testing, say) resumes with nothing left to fit, so Lightning logs nothing; these
-    are then its train and val results."""
-
-    def __init__(self):
-        self.metrics: dict[str, float] = {}
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint["logged_metrics"] = {k: v.item() for k, v in trainer.callback_metrics.items()}
-
-    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        self.metrics = checkpoint.get("logged_metrics", {})
 
 
 def read_metrics(member: Member) -> dict | None:
@@ -142,22 +98,8 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = ()) -> dict:
         return done  # a finished member is a result: reuse it
     started = time.perf_counter()
     model, data, trainer_args = plan.instantiate(member)
-    logger = TensorBoardLogger(
-        save_dir=plan.folder.parent,
-        name=plan.experiment.name,
-        version=member.name,
-        default_hp_metric=False,  # final metrics go to HPARAMS at the end, not a -1
-    )
-    checkpoint = ModelCheckpoint(
-        dirpath=member.folder / "checkpoints", filename="last", enable_version_counter=False,
-        save_on_train_epoch_end=True,  # once the epoch's train metrics are in, not before
-    )
-    last_metrics = LastMetrics()
-    callbacks = [checkpoint, last_metrics, *(trainer_args.pop("callbacks", None) or []),
-                 *extra_callbacks]
-    plugins = trainer_args.pop("plugins", None) or []
-    plugins = [*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()]
-    trainer = L.Trainer(**trainer_args, logger=logger, callbacks=callbacks, plugins=plugins)
+    trainer, last_metrics = build_trainer(plan, member, trainer_args, extra_callbacks)
+    logger = trainer.logger
     status, message, logged = "completed", None, {}
     try:
         if trainer.is_global_zero:

@@ -6,9 +6,9 @@ from dataclasses import asdict
 from torch.utils.tensorboard import SummaryWriter
 
 from experiments import report
+from experiments.files import write_atomically
 from experiments.foundations_checks import run_checks
 from experiments.plan import Plan
-from experiments.runner import write_atomically
 from experiments.study import Study
 from modules import LinearRegression, SoftmaxRegression
 

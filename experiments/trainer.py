@@ -1,0 +1,77 @@
+"""The Lightning Trainer of one member, as fitlab builds it for every run.
+
+Its logger writes the member's TensorBoard events into the run folder, a checkpoint is
+saved (atomically) at the end of every training epoch, and the progress bar redraws every
+few steps: with a model this small, redrawing after every step costs more than the step.
+"""
+
+import io
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from experiments.files import write_atomically
+from experiments.plan import Member, Plan
+
+PROGRESS_REFRESH_STEPS = 10
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written next to their final name, then renamed over it.
+
+    Lightning's own writer goes through a file in the system's temporary folder and moves
+    it over; from another file system that move is a copy, so a kill mid-copy would leave
+    a truncated last.ckpt and nothing to resume from.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(Path(path), buffer.getvalue())
+
+
+class LastMetrics(Callback):
+    """Keeps the epoch's logged metrics in last.ckpt. A run killed after its last epoch
+    (while testing, say) resumes with nothing left to fit, so Lightning logs nothing; these
+    are then its train and val results."""
+
+    def __init__(self):
+        self.metrics: dict[str, float] = {}
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["logged_metrics"] = {k: v.item() for k, v in trainer.callback_metrics.items()}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self.metrics = checkpoint.get("logged_metrics", {})
+
+
+def build_trainer(
+    plan: Plan, member: Member, trainer_args: dict, extra_callbacks: tuple = ()
+) -> tuple[L.Trainer, LastMetrics]:
+    """The member's Trainer (its --trainer settings plus fitlab's logger, checkpoint and
+    progress bar) and the callback that keeps its last logged metrics."""
+    logger = TensorBoardLogger(
+        save_dir=plan.folder.parent,
+        name=plan.experiment.name,
+        version=member.name,
+        default_hp_metric=False,  # final metrics go to HPARAMS at the end, not a -1
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=member.folder / "checkpoints", filename="last", enable_version_counter=False,
+        save_on_train_epoch_end=True,  # once the epoch's train metrics are in, not before
+    )
+    last_metrics = LastMetrics()
+    callbacks = [checkpoint, last_metrics, *(trainer_args.pop("callbacks", None) or []),
+                 *extra_callbacks]
+    showing_progress = trainer_args.get("enable_progress_bar") is not False
+    if showing_progress and not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
+    plugins = trainer_args.pop("plugins", None) or []
+    plugins = [*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()]
+    trainer = L.Trainer(**trainer_args, logger=logger, callbacks=callbacks, plugins=plugins)
+    return trainer, last_metrics
