@@ -69,9 +69,11 @@ class PolynomialData(SyntheticData):
             return splits
         X, y = splits["train"].tensors
         folds = fold_indices(len(X), self.num_folds)
-        val = folds[self.fold]
         train = torch.cat([f for k, f in enumerate(folds) if k != self.fold])
-        return {**splits, "train": TensorSplit(X[train], y[train]), "val": TensorSplit(X[val], y[val])}
+        val = folds[self.fold]
+        splits["train"] = TensorSplit(X[train], y[train])
+        splits["val"] = TensorSplit(X[val], y[val])
+        return splits
 
 
 def features(x: Tensor, degree: int) -> Tensor:

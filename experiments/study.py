@@ -24,7 +24,25 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from experiments import report
 from experiments.plan import Member, Plan
-from experiments.runner import changed_settings, read_metrics, run_member
+from experiments.runner import changed_settings, flat, read_metrics, run_member
+
+
+def sweep(plan: Plan, *keys: str) -> list[Member]:
+    """A one-factor sweep over `keys`: the largest group of members whose settings differ
+    in those keys alone (declared members and grid points alike), one per value of the
+    first key. A member that also changes another setting is not part of it."""
+    groups: dict[str, list[Member]] = {}
+    for member in plan.members:
+        settings = flat(member.settings())
+        rest = sorted((k, repr(v)) for k, v in settings.items() if k not in keys)
+        groups.setdefault(repr(rest), []).append(member)
+    seen, members = set(), []
+    for member in max(groups.values(), key=len, default=[]):
+        value = repr(flat(member.settings())[keys[0]])
+        if value not in seen:
+            seen.add(value)
+            members.append(member)
+    return members
 
 
 class Study:

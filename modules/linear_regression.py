@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from modules.base import OptimizerName, Regressor, Style, check
+from modules.base import Decay, OptimizerName, Regressor, Style, check
 from modules.losses import LossName
 
 
@@ -34,12 +34,13 @@ class LinearRegression(Regressor):
         optimizer: OptimizerName = "sgd",
         momentum: float = 0.0,
         weight_decay: float = 0.0,
+        decay: Decay = "optimizer",
     ):
         check(num_inputs >= 1, f"num_inputs must be >= 1, got {num_inputs}")
         check(sigma >= 0, f"sigma must be >= 0, got {sigma}")
         super().__init__(
             lr, loss=loss, optimizer=optimizer, momentum=momentum,
-            weight_decay=weight_decay, style=style,
+            weight_decay=weight_decay, style=style, decay=decay,
         )
         if style == "scratch":
             self.net = LinearScratch(num_inputs, sigma, bias)

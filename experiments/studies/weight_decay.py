@@ -1,0 +1,119 @@
+"""`weight_decay` (chapter 12, d2l 3.7): weight decay on the book's high-dimensional
+regression (the pair wd=0 / wd=3, a sweep over λ, three ways to apply it) and on an MLP."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from experiments import report
+from experiments.plan import Plan
+from experiments.study import Study, sweep
+
+WAYS = ("penalty", "sgd", "adamw")
+
+
+def curve(folder: Path, tag: str) -> tuple[list[int], list[float]]:
+    """A member's scalar `tag` by epoch, as TensorBoard reads it back."""
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    points = events.Scalars(tag) if tag in events.Tags()["scalars"] else []
+    return [p.step for p in points], [p.value for p in points]
+
+
+def shown(metrics: dict) -> str:
+    """`‖w‖ 0.387, val/loss 0.148`, of the two it has (a run may stop between validations)."""
+    return ", ".join(f"{label} {metrics[key]:.3g}" for key, label in
+                     (("w_norm", "‖w‖"), ("val/loss", "val/loss")) if key in metrics)
+
+
+class WeightDecay(Study):
+    """The λ figure has the members that differ in model.weight_decay alone (the grid's
+    and, e.g., wd=0 and wd=3)."""
+
+    def __init__(self, curves: list[str] | None = None, **kwargs):
+        """
+        Args:
+            curves: members whose train and validation curves are drawn side by side.
+        """
+        super().__init__(**kwargs)
+        self.curves = curves or []
+
+    def notes(self, plan: Plan, results: list[dict]) -> str:
+        done = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
+        if not all(way in done for way in WAYS):
+            return ""
+        numbers = "; ".join(f"{way}: {shown(done[way])}" for way in WAYS)
+        return (
+            "**Three ways to apply weight decay** at the same λ. *penalty* adds "
+            "λ/2·‖w‖² to the loss SGD minimizes (the book's from-scratch way), so each step "
+            "also subtracts lr·λ·w. *sgd* hands λ to torch.optim.SGD as `weight_decay` on "
+            "the weight alone, which adds λ·w to the gradient: for plain SGD the very same "
+            "update, so the two agree to float precision. *adamw* decouples the decay from "
+            "the gradient (Loshchilov & Hutter, 2019): Adam divides each coordinate of the "
+            "gradient by its running RMS, which would also shrink an L2 penalty's pull on "
+            "weights with large gradients; AdamW instead multiplies w by (1 − lr·λ) at each "
+            "step, apart from the Adam update: the same relative shrink for every weight. "
+            "Its numbers differ because Adam's steps are about lr per coordinate whatever "
+            f"the gradient. ({numbers}.)"
+        )
+
+    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        folders = {m.name: m.folder for m in plan.members if m.name in done}
+        figures = []
+        if drawn := [name for name in self.curves if name in done]:
+            caption = (f"Train and validation loss by epoch of {', '.join(drawn)}: weight "
+                       "decay narrows the gap between them")
+            models = {m.name: m.config.model.class_path for m in plan.members}
+            figure = curves_figure(drawn, folders, models)
+            figures.append(report.Figure("curves", caption, figure))
+        lambdas = {m.config.model.init_args.weight_decay: done[m.name]["metrics"]
+                   for m in sweep(plan, "model.weight_decay")
+                   if "val/loss" in done.get(m.name, {}).get("metrics", {})}
+        if len(lambdas) >= 2:
+            caption = ("Final train and validation loss (left) and ‖w‖ (right) against the "
+                       "weight decay λ; λ = 0 dotted")
+            figures.append(report.Figure("lambda", caption, lambda_figure(lambdas)))
+        return figures
+
+
+def curves_figure(names: list[str], folders: dict[str, Path], models: dict[str, str]) -> Figure:
+    """One panel per member; members of the same model class share the loss axis."""
+    figure = Figure(figsize=(3.6 * len(names), 3.4), layout="constrained")
+    first_of: dict[str, object] = {}  # model class -> its first panel
+    for ax, name in zip(figure.subplots(1, len(names), squeeze=False)[0], names, strict=True):
+        if models[name] in first_of:
+            ax.sharey(first_of[models[name]])
+        first_of.setdefault(models[name], ax)
+        for stage, color in (("train", "C0"), ("val", "C1")):
+            ax.plot(*curve(folders[name], f"{stage}/loss"), color=color, label=stage)
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    figure.axes[0].set_ylabel("loss")
+    figure.axes[0].legend(fontsize=8)
+    return figure
+
+
+def lambda_figure(sweep: dict[float, dict]) -> Figure:
+    lambdas = sorted(lam for lam in sweep if lam > 0)
+    figure = Figure(figsize=(10, 3.8), layout="constrained")
+    loss_ax, norm_ax = figure.subplots(1, 2)
+    for stage, color in (("train", "C0"), ("val", "C1")):
+        loss_ax.plot(lambdas, [sweep[lam][f"{stage}/loss"] for lam in lambdas], "o-",
+                     color=color, label=stage)
+        if 0 in sweep:
+            loss_ax.axhline(sweep[0][f"{stage}/loss"], color=color, linestyle=":")
+    norm_ax.plot(lambdas, [sweep[lam]["w_norm"] for lam in lambdas], "o-", color="C2")
+    if 0 in sweep:
+        norm_ax.axhline(sweep[0]["w_norm"], color="C2", linestyle=":")
+    for ax, label in ((loss_ax, "final loss"), (norm_ax, "‖w‖")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("weight decay λ")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    loss_ax.legend(fontsize=8)
+    return figure
