@@ -13,6 +13,8 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+EVAL_BATCH_SIZE = 2048
+
 
 def check_arg(name: str, value: int | float, low: int | float, high: int | float | None = None,
               note: str = "") -> None:
@@ -175,7 +177,10 @@ class InMemoryDataModule(L.LightningDataModule):
                 f"{type(self).__name__} has no {name!r} split (it has {sorted(self.splits)}); "
                 "call setup() first, and check has_test before trainer.test")
         split = self.splits[name]
-        batches = EpochBatches(len(split), self.batch_size, shuffle, seed=self.seed,
+        # Evaluation has no steps to take, so it goes in big batches: its numbers are the
+        # same (metrics weigh each sample once) and the per-batch overhead is paid rarely.
+        batch_size = self.batch_size if shuffle else max(self.batch_size, EVAL_BATCH_SIZE)
+        batches = EpochBatches(len(split), batch_size, shuffle, seed=self.seed,
                                device=split.device)
         # Worker processes cannot share device tensors, and indexing in memory needs none.
         num_workers = self.num_workers if split.device.type == "cpu" else 0

@@ -44,6 +44,7 @@ FAST = {
     "trainer.limit_train_batches": 4,
     "trainer.limit_val_batches": 2,
     "trainer.limit_test_batches": 2,
+    "trainer.check_val_every_n_epoch": 1,  # so every smoke run validates
 }
 
 # A setting may name a class to build (`class_path`); jsonargparse imports it to check it,

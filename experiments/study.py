@@ -16,6 +16,7 @@ rank runs the same members in the same order; only rank 0 writes (runner, report
 """
 
 import dataclasses
+import gc
 import itertools
 import time
 from typing import Any
@@ -117,6 +118,9 @@ class Study:
         for i, member in enumerate(members):
             report.progress(plan.experiment.name, member.name, i, len(members), started)
             results.append(run_member(plan, member))
+            # A Trainer, its model and its datamodule refer to one another, so only the
+            # cycle collector frees them: do it now, before the next member loads its data.
+            gc.collect()
         return results
 
     def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
