@@ -76,11 +76,10 @@ class FitModule(L.LightningModule):
         self.save_hyperparameters()
         # The seed it was built with (Plan.instantiate seeds first); see on_train_batch_start.
         self.seed = torch.initial_seed()
-        # One set per stage: train_metrics, val_metrics, test_metrics. A NaN loss stays NaN
-        # in the mean (torchmetrics would otherwise drop it with a warning).
+        # One set per stage: train_metrics, val_metrics, test_metrics. (MeanMetric's
+        # nan_strategy="disable" would also drop the per-batch weights: torchmetrics 1.9.)
         for stage in ("train", "val", "test"):
-            loss = MeanMetric(nan_strategy="disable")
-            metrics = nn.ModuleDict({"loss": loss, **self.make_metrics()})
+            metrics = nn.ModuleDict({"loss": MeanMetric(), **self.make_metrics()})
             setattr(self, f"{stage}_metrics", metrics)
 
     # -- what a subclass provides ---------------------------------------------------------

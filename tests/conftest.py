@@ -25,6 +25,13 @@ def run_cli(*args: str, logdir: Path | None = None, timeout: float = 600, **kwar
     )
 
 
+def run_study(logdir: Path, experiment: str, *args: str) -> Path:
+    """Run an experiment into `logdir`, insisting that it finishes (exit 0); its folder."""
+    done = run_cli(experiment, *args, logdir=logdir)
+    assert done.returncode == 0, done.stderr
+    return logdir / experiment
+
+
 def scalars(run_folder: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar tag of a run folder as (step, value) pairs, read by TensorBoard itself."""
     events = EventAccumulator(str(run_folder), size_guidance={"scalars": 0})

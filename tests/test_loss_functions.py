@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import metrics, run_cli
+from conftest import metrics, run_study
 
 from datamodules import LinearRegressionData
 
@@ -30,10 +30,7 @@ def test_bad_outlier_share_names_the_argument():
 
 @pytest.fixture(scope="module")
 def loss_runs(tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("losses") / "runs"
-    done = run_cli("loss_functions", logdir=logdir)
-    assert done.returncode == 0, done.stderr
-    return logdir / "loss_functions"
+    return run_study(tmp_path_factory.mktemp("losses"), "loss_functions")
 
 
 def test_l1_and_huber_land_far_closer_to_the_true_w_than_l2(loss_runs):

@@ -65,3 +65,13 @@ def test_both_styles_have_the_same_shapes_and_parameter_count(style):
 def test_bad_settings_name_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_epoch_loss_is_the_mean_over_samples_not_over_batches():
+    torch.manual_seed(0)
+    model = SoftmaxRegression(num_inputs=4, num_outputs=3)
+    X, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+    for batch in ((X[:4], y[:4]), (X[4:], y[4:])):  # uneven batches: 4 samples, then 1
+        model.score(batch, "val")
+    per_sample = nn.functional.cross_entropy(model(X), y)
+    torch.testing.assert_close(model.val_metrics["loss"].compute(), per_sample)

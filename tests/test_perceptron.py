@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import metrics, run_cli
+from conftest import metrics, run_study
 
 from datamodules import SeparablePoints, XORPoints
 from modules import Perceptron
@@ -52,10 +52,7 @@ def test_the_perceptron_scores_class_one_where_w_x_plus_b_is_positive():
 
 @pytest.fixture(scope="module")
 def perceptron_runs(tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("perceptron") / "runs"
-    done = run_cli("perceptron", logdir=logdir)
-    assert done.returncode == 0, done.stderr
-    return logdir / "perceptron"
+    return run_study(tmp_path_factory.mktemp("perceptron"), "perceptron")
 
 
 def test_the_perceptron_converges_on_separable_points_within_the_bound(perceptron_runs):
