@@ -102,6 +102,7 @@ def build_parser(experiment: Experiment) -> LightningArgumentParser:
         prog=f"run.py {experiment.name}",
         description=f"{experiment.description} (chapter {experiment.chapter})",
         exit_on_error=False,
+        allow_abbrev=False,  # --overw is a typo, not a request to --overwrite
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML merged over the defaults")
     parser.add_argument("--logdir", type=str, default="runs", help="where run folders go")

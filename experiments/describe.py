@@ -54,6 +54,12 @@ def describe(plan: Plan) -> str:
         "trainer: any lightning.Trainer argument as --trainer.KEY VALUE; set here:",
         *(f"  --trainer.{k:<20} {v}" for k, v in changed.items()),
         "",
-        "run options: --logdir DIR (runs)  --seed N (0)  --fast  --overwrite  --print_config",
+        "run options:",
+        "  --logdir DIR      where run folders go (runs)",
+        "  --seed N          the training seed (0): same seed, same numbers on CPU",
+        "  --fast            smoke mode: 2 epochs of 4 batches; use another --logdir than",
+        "                    your real runs",
+        "  --overwrite       replace earlier runs in the folders whose settings differ",
+        "  --print_config    the resolved settings as YAML, then exit",
     ]
     return "\n".join(lines)

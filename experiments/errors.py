@@ -45,9 +45,9 @@ def short_message(text: str, parser) -> str:
     """One line from a jsonargparse error text."""
     if unknown := re.search(r"unrecognized arguments: (--[\w.]+)", text):
         option = unknown[1]
-        known = [f"--{dest}" for dest in parser.get_defaults().__dict__.keys()]
-        known += [f"--{key}" for key in parser.get_defaults().keys()]
-        return f"unknown option {option}{suggest(option, known)}"
+        known = {f"--{key}" for key in parser.get_defaults().keys()}
+        known |= {"--list", "--help", "--print_config"}  # flags that are no settings
+        return f"unknown option {option}{suggest(option, sorted(known))}"
     if problem := re.search(r"Problems parsing config[^:]*: (.*)", text):
         return f"--config {problem[1]}"  # config.load_yaml made it one line
     keys = re.findall(r'Parser key "([^"]+)"', text)

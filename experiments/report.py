@@ -43,9 +43,13 @@ def progress(experiment: str, member: str, index: int, total: int, started: floa
 
 
 def varying_settings(plan: Plan) -> dict[str, dict]:
-    """member -> its settings (command-line keys) that differ between members."""
+    """member -> its settings (command-line keys) that the study varies: keys a member or
+    the grid sets, where members differ. (Members of other classes differ in every key of
+    those classes; listing them all would bury the few that define the members.)"""
     settings = {m.name: flat(m.settings()) for m in plan.members}
-    keys = {k for s in settings.values() for k in s}
+    overrides = plan.study.all_members().values()
+    declared = {key.replace(".init_args.", ".") for o in overrides for key in o}
+    keys = {k for s in settings.values() for k in s} & declared
     varying = sorted(k for k in keys if len({repr(s.get(k)) for s in settings.values()}) > 1)
     return {name: {k: s.get(k) for k in varying} for name, s in settings.items()}
 

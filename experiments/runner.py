@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import yaml
+from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules import CorruptDataError, DataUnavailableError
 from experiments import board
@@ -95,6 +96,8 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = ()) -> dict:
     replace = bool(changed_settings(member))  # only with --overwrite: check_folders refused
     done = None if replace else read_metrics(member)
     if done is not None and done["status"] in ("completed", "diverged"):
+        if rank_zero_only.rank == 0:
+            print(f"  finished earlier ({done['status']}): reusing {member.folder}", flush=True)
         return done  # a finished member is a result: reuse it
     started = time.perf_counter()
     model, data, trainer_args = plan.instantiate(member)

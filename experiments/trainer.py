@@ -6,6 +6,7 @@ few steps: with a model this small, redrawing after every step costs more than t
 """
 
 import io
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -68,7 +69,9 @@ def build_trainer(
     last_metrics = LastMetrics()
     callbacks = [checkpoint, last_metrics, *(trainer_args.pop("callbacks", None) or []),
                  *extra_callbacks]
-    showing_progress = trainer_args.get("enable_progress_bar") is not False
+    if trainer_args.get("enable_progress_bar") is None:  # unset: only on a terminal, not a log
+        trainer_args["enable_progress_bar"] = sys.stderr.isatty()
+    showing_progress = trainer_args["enable_progress_bar"]
     if showing_progress and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
     plugins = trainer_args.pop("plugins", None) or []
