@@ -59,8 +59,10 @@ class Polynomial(Study):
         data = all_features(members[0])
         figures = []
         if fits := [m for m in members if m.name in self.members]:
-            caption = ("The training data, the true cubic (dashed) and the polynomial each "
-                       f"named member learned: {', '.join(m.name for m in fits)}")
+            caption = ("The training data, the true cubic (dashed), the polynomial each "
+                       f"named member learned by SGD ({', '.join(m.name for m in fits)}) and "
+                       "the least-squares fit of its degree (dotted): at degree 19 that one "
+                       "chases the noise, while SGD barely moves the weights of high powers")
             figures.append(report.Figure("fits", caption, fits_figure(data, fits, done)))
         degrees = [m for m in sweep(plan, "data.degree", "model.num_inputs")
                    if "val/loss" in done.get(m.name, {}).get("metrics", {})]
@@ -85,7 +87,9 @@ def fits_figure(data: PolynomialData, fits: list[Member], done: dict[str, dict])
         w = torch.tensor(result["metrics"]["weights"])
         ax.scatter(x, y[:, 0], s=8, color="grey", alpha=0.6, label="training data")
         ax.plot(grid, truth, "k--", label="true cubic")
-        ax.plot(grid, features(grid, len(w) - 1) @ w, color="C3", label="learned")
+        ax.plot(grid, features(grid, len(w) - 1) @ w, color="C3", label="learned (SGD)")
+        closed = features(grid.double(), len(w) - 1) @ least_squares(data, len(w) - 1)
+        ax.plot(grid, closed, ":", color="C0", label="least squares, same degree")
         ax.set_ylim(y.min().item() - 2, y.max().item() + 2)  # a wild fit may leave the data
         losses = ", ".join(f"{stage} {result['metrics'][f'{stage}/loss']:.3g}"
                            for stage in ("train", "val") if f"{stage}/loss" in result["metrics"])
@@ -123,10 +127,15 @@ def capacity_figure(data: PolynomialData, members: list[Member], done: dict[str,
 def closed_form_losses(data: PolynomialData, degrees: list[int], stage: str,
                        loss_name: losses.LossName) -> list[float]:
     """The loss on `stage` of the least-squares fit to the training data, per degree."""
-    X, y = (t.double() for t in data.splits["train"].tensors)
     X_eval, y_eval = (t.double() for t in data.splits[stage].tensors)
     out = []
     for d in degrees:
-        w = torch.linalg.lstsq(X[:, : d + 1], y, driver="gelsd").solution
+        w = least_squares(data, d)
         out.append(losses.SCRATCH[loss_name](X_eval[:, : d + 1] @ w, y_eval).item())
     return out
+
+
+def least_squares(data: PolynomialData, degree: int) -> torch.Tensor:
+    """The closed-form least-squares weights (degree + 1, 1) on the training data, float64."""
+    X, y = (t.double() for t in data.splits["train"].tensors)
+    return torch.linalg.lstsq(X[:, : degree + 1], y, driver="gelsd").solution
