@@ -4,8 +4,8 @@ from datamodules.batching import EpochBatches, InMemoryDataModule, TensorSplit
 from datamodules.fashion_mnist import FashionMNISTDataModule
 from datamodules.fashion_mnist_files import CorruptDataError, DataUnavailableError
 from datamodules.points import SeparablePoints, XORPoints
-from datamodules.polynomial import HighDimensionalData, PolynomialData
-from datamodules.synthetic import LinearRegressionData
+from datamodules.polynomial import PolynomialData
+from datamodules.synthetic import HighDimensionalData, LinearRegressionData
 
 __all__ = [
     "CorruptDataError",

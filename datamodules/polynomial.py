@@ -1,9 +1,6 @@
-"""The synthetic data of model selection and weight decay (d2l 3.6–3.7, chapters 11–12).
-
-PolynomialData is the book's polynomial with features xⁱ/i!, one feature per power up to
-`degree`, optionally split into K folds for cross-validation. HighDimensionalData is the
-weight-decay chapter's regression: many inputs, few examples.
-"""
+"""The synthetic data of model selection (d2l 3.6, chapter 11): the book's polynomial
+with features xⁱ/i!, one feature per power up to `degree`, optionally split into K folds
+for cross-validation."""
 
 import math
 from collections.abc import Sequence
@@ -12,7 +9,7 @@ import torch
 from torch import Tensor
 
 from datamodules.batching import TensorSplit, check_arg
-from datamodules.synthetic import LinearRegressionData, SyntheticData
+from datamodules.synthetic import SyntheticData
 
 MAX_DEGREE = 19  # the book's 20 features x⁰ … x¹⁹
 
@@ -81,15 +78,3 @@ def features(x: Tensor, degree: int) -> Tensor:
     powers = torch.arange(degree + 1)
     factorials = torch.tensor([math.factorial(i) for i in range(degree + 1)], dtype=x.dtype)
     return x**powers / factorials
-
-
-class HighDimensionalData(LinearRegressionData):
-    """The weight-decay chapter's data (d2l 3.7): y = 0.05 + Σᵢ 0.01·xᵢ + ε over `num_inputs`
-    inputs, with few training examples, so an unregularized model overfits."""
-
-    def __init__(self, num_inputs: int = 200, weight: float = 0.01, b: float = 0.05,
-                 noise: float = 0.01, num_train: int = 20, num_val: int = 100,
-                 num_test: int = 0, batch_size: int = 5, seed: int = 0):
-        check_arg("num_inputs", num_inputs, 1)
-        super().__init__(w=[weight] * num_inputs, b=b, noise=noise, num_train=num_train,
-                         num_val=num_val, num_test=num_test, batch_size=batch_size, seed=seed)

@@ -66,3 +66,15 @@ class LinearRegressionData(SyntheticData):
         gross = torch.rand(n, 1, generator=generator) < self.outliers
         y += gross * (10 + 10 * torch.rand(n, 1, generator=generator))
         return X, y
+
+
+class HighDimensionalData(LinearRegressionData):
+    """The weight-decay chapter's data (d2l 3.7): y = 0.05 + Σᵢ 0.01·xᵢ + ε over `num_inputs`
+    inputs, with few training examples, so an unregularized model overfits."""
+
+    def __init__(self, num_inputs: int = 200, weight: float = 0.01, b: float = 0.05,
+                 noise: float = 0.01, num_train: int = 20, num_val: int = 100,
+                 num_test: int = 0, batch_size: int = 5, seed: int = 0):
+        check_arg("num_inputs", num_inputs, 1)
+        super().__init__(w=[weight] * num_inputs, b=b, noise=noise, num_train=num_train,
+                         num_val=num_val, num_test=num_test, batch_size=batch_size, seed=seed)
