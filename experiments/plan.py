@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import lightning as L
+import torch
 from jsonargparse import ArgumentParser, Namespace
 
 from experiments.registry import Experiment
@@ -21,6 +22,11 @@ class Member:
     name: str
     config: Namespace  # the fully resolved settings
     folder: Path  # <logdir>/<experiment>/<member>
+
+    @property
+    def checkpoint(self) -> Path:
+        """Where the runner keeps the member's last epoch (it may not exist yet)."""
+        return self.folder / "checkpoints" / "last.ckpt"
 
     def settings(self) -> dict:
         """The member's settings as plain values (what config.yaml holds)."""
@@ -45,3 +51,12 @@ class Plan:
         L.seed_everything(member.config.seed, verbose=False)
         init = self.parser.instantiate_classes(member.config)
         return init.model, init.data, dict(init.trainer)
+
+    def trained(self, member: Member) -> tuple[L.LightningModule, L.LightningDataModule]:
+        """The member's model with the weights of its last checkpoint, in eval mode, and its
+        data, set up: what a study draws its figures from."""
+        model, data, _ = self.instantiate(member)
+        model.load_state_dict(torch.load(member.checkpoint, weights_only=True)["state_dict"])
+        data.prepare_data()
+        data.setup()
+        return model.eval(), data

@@ -43,8 +43,7 @@ def saved_settings(member: Member) -> dict | None:
 
 
 def last_checkpoint(member: Member) -> Path | None:
-    path = member.folder / "checkpoints" / "last.ckpt"
-    return path if path.exists() else None
+    return member.checkpoint if member.checkpoint.exists() else None
 
 
 def check_folders(plan: Plan) -> None:

@@ -63,7 +63,8 @@ def build_trainer(
         default_hp_metric=False,  # final metrics go to HPARAMS at the end, not a -1
     )
     checkpoint = ModelCheckpoint(
-        dirpath=member.folder / "checkpoints", filename="last", enable_version_counter=False,
+        dirpath=member.checkpoint.parent, filename=member.checkpoint.stem,
+        enable_version_counter=False,  # always the one last.ckpt, overwritten
         save_on_train_epoch_end=True,  # once the epoch's train metrics are in, not before
     )
     last_metrics = LastMetrics()

@@ -22,7 +22,7 @@ class MLPStudy(Study):
         )]
         finished = [(m, r) for m, r in zip(plan.members, results, strict=True)
                     if "val/acc" in r["metrics"]
-                    and (m.folder / "checkpoints" / "last.ckpt").exists()]
+                    and m.checkpoint.exists()]
         if finished:  # best on validation: the test split picks nothing
             member, result = max(finished, key=lambda mr: mr[1]["metrics"]["val/acc"])
             caption = (f"Test images with true (top) and predicted (bottom, red when wrong) "
@@ -46,12 +46,7 @@ def activation_panels() -> Figure:
 
 def predictions(plan: Plan, member: Member) -> Figure:
     """The first test images, as d2l's `predict`: true label over predicted label."""
-    model, data, _ = plan.instantiate(member)
-    checkpoint = torch.load(member.folder / "checkpoints" / "last.ckpt", weights_only=True)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    data.prepare_data()
-    data.setup()
+    model, data = plan.trained(member)
     X, y = (t[:NUM_IMAGES] for t in data.splits["test"].tensors)
     with torch.no_grad():
         y_hat = model(X).argmax(1)

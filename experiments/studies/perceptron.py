@@ -23,7 +23,7 @@ class TheoremBound(L.Callback):
 class PerceptronStudy(Study):
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         trained = [(m, r) for m, r in zip(plan.members, results, strict=True)
-                   if (m.folder / "checkpoints" / "last.ckpt").exists()]
+                   if m.checkpoint.exists()]
         if not trained:
             return []
         figure = Figure(figsize=(4 * len(trained), 4), layout="constrained")
@@ -37,11 +37,7 @@ class PerceptronStudy(Study):
 
 def draw_boundary(ax, plan: Plan, member: Member, result: dict) -> None:
     """The member's trained model's class over a grid, under its training points."""
-    model, data, _ = plan.instantiate(member)
-    checkpoint = torch.load(member.folder / "checkpoints" / "last.ckpt", weights_only=True)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.eval()
-    data.setup()
+    model, data = plan.trained(member)
     X, y = data.splits["train"].tensors
     low, high = X.min(0).values - 0.3, X.max(0).values + 0.3
     g0, g1 = torch.meshgrid(torch.linspace(low[0], high[0], 300),
