@@ -19,7 +19,7 @@ def suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def describe(expected: str) -> str:
+def readable_type(expected: str) -> str:
     """`typing.Literal['a', 'b']` -> `one of a, b`; `<class 'float'>` -> `a float`."""
     if literal := re.match(r"typing\.Literal\[(.*)\]", expected):
         return "one of " + literal[1].replace("'", "")
@@ -64,7 +64,7 @@ def short_message(text: str, parser) -> str:
         )
     if expected := re.search(r"Expected a (.+?)(?:\. Got value: (.*)|$)", text, re.MULTILINE):
         given = expected[2] or re.search(r"Given value: (.*)", text)[1]
-        return f"{option}: expected {describe(expected[1])}, got {given.strip()!r}"
+        return f"{option}: expected {readable_type(expected[1])}, got {given.strip()!r}"
     if "import" in text and (path := re.search(r"class_path '([\w.]+)'", text)):
         return f"{option}: cannot import {path[1]}"
     return text.strip().splitlines()[0]

@@ -194,7 +194,6 @@ class Regressor(FitModule):
     def __init__(self, lr: float, loss: losses.LossName = "l2", **kwargs):
         check(loss in losses.SCRATCH, f"loss must be one of l2, l1, huber, got {loss!r}")
         super().__init__(lr, **kwargs)
-        self.loss_name = loss
         table = losses.SCRATCH if self.style == "scratch" else losses.CONCISE
         self.loss_fn = table[loss]
 
