@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datamodules import FashionMNISTDataModule  # noqa: E402
-from experiments import config, registry  # noqa: E402
-from experiments.runner import run_member  # noqa: E402
-from experiments.threads import set_torch_threads  # noqa: E402
+from experiments.engine import config, registry  # noqa: E402
+from experiments.engine.runner import run_member  # noqa: E402
+from experiments.engine.threads import set_torch_threads  # noqa: E402
 
 # benchmark name -> (experiment, member): the book-settings member of each.
 MODELS = {"softmax": ("softmax_regression", "concise"), "mlp": ("mlp", "relu")}
@@ -99,7 +99,7 @@ class EpochTimer(L.Callback):
 
 def fitlab(experiment: str, member: str, data_dir: str, epochs: int) -> tuple[list, list]:
     with tempfile.TemporaryDirectory() as logdir:
-        plan = config.plan(registry.load(experiment), [
+        _, plan = config.plan(registry.load(experiment), [
             "--study.member", member, "--trainer.max_epochs", str(epochs + 1),
             "--data.data_dir", data_dir, "--logdir", logdir,
         ])
@@ -111,7 +111,7 @@ def fitlab(experiment: str, member: str, data_dir: str, epochs: int) -> tuple[li
 
 def fresh_net(experiment: str, member: str) -> torch.nn.Module:
     """The same nn.Module that fitlab trains for this member, freshly initialised."""
-    plan = config.plan(registry.load(experiment), ["--study.member", member])
+    _, plan = config.plan(registry.load(experiment), ["--study.member", member])
     return plan.instantiate(plan.members[0])[0].net
 
 

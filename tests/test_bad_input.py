@@ -8,7 +8,7 @@ subprocess. A traceback would fail the test, since `main` would raise instead of
 
 import pytest
 
-from experiments import cli
+from experiments.engine import cli
 
 
 def refused(capsys, logdir, *args: str) -> str:
@@ -117,7 +117,7 @@ def test_only_fitlabs_classes_may_be_named_and_others_are_not_even_imported(
 def test_lightning_callbacks_and_fitlabs_own_classes_are_still_allowed(tmp_path):
     plan = cli.plans_for(["linear_regression"], [
         "--logdir", str(tmp_path), "--trainer.callbacks+=EarlyStopping",
-        "--trainer.callbacks.monitor=val/loss", "--model", "modules.LinearRegression"])[0]
+        "--trainer.callbacks.monitor=val/loss", "--model", "modules.LinearRegression"])[0][1]
     model, _, trainer_args = plan.instantiate(plan.members[0])
     assert type(model).__name__ == "LinearRegression"
     assert type(trainer_args["callbacks"][0]).__name__ == "EarlyStopping"

@@ -6,9 +6,10 @@ import json
 import pytest
 from conftest import run_cli
 
-from experiments import config, registry, report
+from experiments.engine import config, registry
+from experiments.engine.study import sweep
+from experiments.studies import fitting
 from experiments.studies.capacity import SIZE, WIDTH
-from experiments.study import sweep
 
 
 def result(member: str, train: float, val: float, status: str = "completed") -> dict:
@@ -25,14 +26,14 @@ def test_the_verdict_rule_reads_each_member_beside_the_best():
         result("gap", 0.20, 0.45),  # within 20%, but val > 1.5 × train
         result("broken", 0.1, 0.1, status="diverged"),
     ]
-    assert report.verdicts(results) == {
+    assert fitting.verdicts(results) == {
         "best": "good fit", "small": "underfitting", "big": "overfitting",
         "close": "good fit", "gap": "overfitting",
     }
 
 
 def test_each_curve_holds_the_members_that_differ_in_its_setting_alone():
-    plan = config.plan(registry.load("capacity"), [])
+    _, plan = config.plan(registry.load("capacity"), [])
     assert [m.name for m in sweep(plan, *WIDTH)] == [
         "width=4", "width=16", "width=64", "width=256", "width=1024"]
     assert [m.name for m in sweep(plan, *SIZE)] == [
@@ -41,7 +42,7 @@ def test_each_curve_holds_the_members_that_differ_in_its_setting_alone():
 
 @pytest.mark.parametrize("keys", [WIDTH, SIZE])
 def test_a_sweep_takes_a_value_given_twice_once(keys):
-    plan = config.plan(registry.load("capacity"), [])
+    _, plan = config.plan(registry.load("capacity"), [])
     doubled = dataclasses.replace(plan, members=[*plan.members, plan.members[3]])
     assert sweep(doubled, *keys) == sweep(plan, *keys)
 

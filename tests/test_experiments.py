@@ -7,7 +7,7 @@ import yaml
 from conftest import metrics, run_cli, scalars
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from experiments import registry
+from experiments.engine import registry
 
 
 def test_list_names_every_experiment_in_course_order():

@@ -25,7 +25,7 @@ data:
   init_args: {num_train: 400, batch_size: 10}
 trainer: {max_epochs: 30, enable_progress_bar: false}
 study:
-  class_path: experiments.study.Study
+  class_path: experiments.engine.study.Study
   init_args:
     members: {relu: {model.activation: relu}, tanh: {model.activation: tanh}}
 """

@@ -3,7 +3,7 @@ import math
 import torch
 from torch import nn
 
-from experiments.foundations_checks import (
+from experiments.studies.foundations_checks import (
     CALCULUS,
     CHAPTERS,
     Check,

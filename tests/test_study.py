@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from experiments.study import Study
+from experiments.engine.study import Study
 
 MEMBERS = {"scratch": {"model.style": "scratch"}, "concise": {"model.style": "concise"}}
 

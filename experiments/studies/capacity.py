@@ -4,9 +4,10 @@ verdict per member."""
 
 from matplotlib.figure import Figure
 
-from experiments import report
-from experiments.plan import Member, Plan
-from experiments.study import Study, sweep
+from experiments.engine import report
+from experiments.engine.plan import Member, Plan
+from experiments.engine.study import Study, sweep
+from experiments.studies import fitting
 
 # The settings each curve varies.
 WIDTH = ("model.num_hiddens",)
@@ -33,12 +34,12 @@ class Capacity(Study):
         for keys, label in ((WIDTH, "width"), (SIZE, "size")):
             names = {m.name for m in sweep(plan, *keys)}
             group = [r for r in results if r["member"] in names]
-            for member, verdict in report.verdicts(group).items():
+            for member, verdict in fitting.verdicts(group).items():
                 columns.setdefault(member, {})[f"verdict by {label}"] = verdict
         return columns
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
-        return (f"{report.VERDICT_RULE} The groups are the two curves: the widths on the "
+        return (f"{fitting.VERDICT_RULE} The groups are the two curves: the widths on the "
                 "same images, the training-set sizes at the same width.")
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:

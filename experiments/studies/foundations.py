@@ -5,11 +5,11 @@ from dataclasses import asdict
 
 from torch.utils.tensorboard import SummaryWriter
 
-from experiments import report
-from experiments.files import write_atomically
-from experiments.foundations_checks import run_checks
-from experiments.plan import Plan
-from experiments.study import Study
+from experiments.engine import report
+from experiments.engine.files import write_atomically
+from experiments.engine.plan import Plan
+from experiments.engine.study import Study
+from experiments.studies.foundations_checks import run_checks
 from modules import LinearRegression, SoftmaxRegression
 
 

@@ -8,15 +8,15 @@ from typing import Literal
 
 from matplotlib.figure import Figure
 
-from experiments import report
-from experiments.plan import Member, Plan
-from experiments.studies.polynomial import with_num_inputs
-from experiments.study import Study
+from experiments.engine import report
+from experiments.engine.plan import Member, Plan
+from experiments.studies import fitting
+from experiments.studies.regression import RegressionStudy
 
 STAGES = ("train", "val")
 
 
-class KFold(Study):
+class KFold(RegressionStudy):
     """Each candidate (a declared member or a grid point) becomes K members, `NAME,fold=k`,
     that train on the other folds of the training data and validate on fold k. When all
     have finished, the chosen candidate's `final,NAME` trains on all of it."""
@@ -40,7 +40,7 @@ class KFold(Study):
 
     def all_members(self) -> dict[str, dict]:
         return {
-            f"{name},fold={k}": with_num_inputs(
+            f"{name},fold={k}": fitting.with_num_inputs(
                 {**overrides, "data.num_folds": self.num_folds, "data.fold": k})
             for name, overrides in self.candidates().items()
             for k in range(self.num_folds)
@@ -78,7 +78,8 @@ class KFold(Study):
         config = first_fold.config.clone()
         config["data.init_args.fold"] = None
         name = f"final,{chosen}"
-        return [Member(name, config, plan.folder / name)]
+        overrides = {k: v for k, v in first_fold.overrides.items() if k != "data.fold"}
+        return [Member(name, config, plan.folder / name, overrides)]
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         scores = self.scores(results)

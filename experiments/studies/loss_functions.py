@@ -5,9 +5,9 @@ import torch
 from matplotlib.figure import Figure
 from torch.func import grad, vmap
 
-from experiments import report
-from experiments.plan import Plan
-from experiments.study import Study
+from experiments.engine import report
+from experiments.engine.plan import Plan
+from experiments.studies.regression import RegressionStudy
 from modules import losses
 
 TITLES = {
@@ -17,7 +17,7 @@ TITLES = {
 }
 
 
-class LossFunctions(Study):
+class LossFunctions(RegressionStudy):
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         caption = ("Each loss with y = 0 over y' in [-5, 5]: the loss, its likelihood "
                    "exp(-loss) and its gradient (from autograd)")

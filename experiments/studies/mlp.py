@@ -5,9 +5,9 @@ import torch
 from matplotlib.figure import Figure
 from torch.func import grad, vmap
 
-from experiments import report
-from experiments.plan import Member, Plan
-from experiments.study import Study
+from experiments.engine import report
+from experiments.engine.plan import Member, Plan
+from experiments.engine.study import Study
 from modules.mlp import SCRATCH_ACTIVATIONS
 
 NUM_IMAGES = 16

@@ -5,9 +5,9 @@ import lightning as L
 import torch
 from matplotlib.figure import Figure
 
-from experiments import report
-from experiments.plan import Member, Plan
-from experiments.study import Study
+from experiments.engine import report
+from experiments.engine.plan import Member, Plan
+from experiments.engine.study import Study
 
 
 class TheoremBound(L.Callback):

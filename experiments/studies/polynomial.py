@@ -6,17 +6,12 @@ import torch
 from matplotlib.figure import Figure
 
 from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
-from experiments import report
-from experiments.plan import Member, Plan
-from experiments.study import Study, sweep
+from experiments.engine import report
+from experiments.engine.plan import Member, Plan
+from experiments.engine.study import sweep
+from experiments.studies import fitting
+from experiments.studies.regression import RegressionStudy
 from modules import losses
-
-
-def with_num_inputs(overrides: dict) -> dict:
-    """A member that sets data.degree gets a model over its degree + 1 features x⁰ … xᵈ."""
-    if "data.degree" not in overrides:
-        return overrides
-    return {"model.num_inputs": overrides["data.degree"] + 1, **overrides}
 
 
 def all_features(member: Member) -> PolynomialData:
@@ -32,20 +27,20 @@ def degree(member: Member) -> int:
     return member.config.data.init_args.degree
 
 
-class Polynomial(Study):
+class Polynomial(RegressionStudy):
     """Members declared by name are drawn as fits over the data; the capacity curve has
     the members that differ in the degree alone (the grid's and, e.g., underfit and
     normal). model.num_inputs follows data.degree."""
 
     def all_members(self) -> dict[str, dict]:
-        return {name: with_num_inputs(o) for name, o in super().all_members().items()}
+        return {name: fitting.with_num_inputs(o) for name, o in super().all_members().items()}
 
     def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
         # One group: every member fits the same examples, whatever its degree or epochs.
-        return {m: {"verdict": v} for m, v in report.verdicts(results).items()}
+        return {m: {"verdict": v} for m, v in fitting.verdicts(results).items()}
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
-        return (f"{report.VERDICT_RULE} The group is the whole study: all fit the same "
+        return (f"{fitting.VERDICT_RULE} The group is the whole study: all fit the same "
                 "examples. SGD moves the weights of the high powers (xⁱ/i! is tiny for most "
                 "x) slowly, so after 400 epochs the high degrees still fit their training "
                 "data worse than degree 3 does, unlike the least-squares fits; trained "

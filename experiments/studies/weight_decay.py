@@ -6,9 +6,10 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from experiments import report
-from experiments.plan import Plan
-from experiments.study import Study, sweep
+from experiments.engine import report
+from experiments.engine.plan import Plan
+from experiments.engine.study import sweep
+from experiments.studies.regression import RegressionStudy
 
 WAYS = ("penalty", "sgd", "adamw")
 
@@ -27,7 +28,7 @@ def shown(metrics: dict) -> str:
                      (("w_norm", "‖w‖"), ("val/loss", "val/loss")) if key in metrics)
 
 
-class WeightDecay(Study):
+class WeightDecay(RegressionStudy):
     """The λ figure has the members that differ in model.weight_decay alone (the grid's
     and, e.g., wd=0 and wd=3)."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-CONFIGS = Path(__file__).parent / "configs"
+CONFIGS = Path(__file__).parents[1] / "configs"
 HEADER = ("chapter", "order", "description")
 
 

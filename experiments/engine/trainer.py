@@ -15,8 +15,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, 
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from experiments.files import write_atomically
-from experiments.plan import Member, Plan
+from experiments.engine.files import write_atomically
+from experiments.engine.plan import Member, Plan
 
 PROGRESS_REFRESH_STEPS = 10
 

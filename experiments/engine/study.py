@@ -21,11 +21,12 @@ import itertools
 import time
 from typing import Any
 
+import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments import report
-from experiments.plan import Member, Plan
-from experiments.runner import changed_settings, flat, read_metrics, run_member
+from experiments.engine import report
+from experiments.engine.plan import Member, Plan, flat
+from experiments.engine.runner import changed_settings, read_metrics, run_member
 
 
 def sweep(plan: Plan, *keys: str) -> list[Member]:
@@ -117,11 +118,15 @@ class Study:
         results, started = [], time.perf_counter()
         for i, member in enumerate(members):
             report.progress(plan.experiment.name, member.name, i, len(members), started)
-            results.append(run_member(plan, member))
+            results.append(run_member(plan, member, member_metrics=self.member_metrics))
             # A Trainer, its model and its datamodule refer to one another, so only the
             # cycle collector frees them: do it now, before the next member loads its data.
             gc.collect()
         return results
+
+    def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
+        """The study's own final numbers of a trained member, for its metrics.json."""
+        return {}
 
     def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
         """Members decided by the results of the planned ones (e.g. a final fit of the

@@ -22,10 +22,10 @@ from jsonargparse import (
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from experiments.errors import ConfigError, constructor_message, short_message
-from experiments.plan import Member, Plan
-from experiments.registry import Experiment
-from experiments.study import Study
+from experiments.engine.errors import ConfigError, constructor_message, short_message
+from experiments.engine.plan import Member, Plan
+from experiments.engine.registry import Experiment
+from experiments.engine.study import Study
 from modules import FitModule
 
 # fitlab's own Trainer defaults; any of them can be overridden with --trainer.KEY.
@@ -51,7 +51,6 @@ FAST = {
 # and importing runs code. Only this project's packages and Lightning's callbacks may be
 # named; anything else is refused before it is imported (exit 2).
 CLASS_PACKAGES = ["modules", "datamodules", "experiments", "lightning.pytorch.callbacks"]
-set_parsing_settings(import_path_denylist=["*"], import_path_allowlist=CLASS_PACKAGES)
 
 
 def repeated_key(root: yaml.Node | None) -> yaml.ScalarNode | None:
@@ -94,10 +93,15 @@ def load_yaml(text: str, path: str | None = None):
     raise yaml.YAMLError(f"{where}, line {line}: key {key.value!r} is given twice")
 
 
-set_loader("yaml", load_yaml, exceptions=(yaml.YAMLError,))
+def use_fitlab_parsing() -> None:
+    """jsonargparse's process-wide settings as fitlab parses: the class-path allowlist
+    and the strict YAML loader. Set when a parser is built, not at import."""
+    set_parsing_settings(import_path_denylist=["*"], import_path_allowlist=CLASS_PACKAGES)
+    set_loader("yaml", load_yaml, exceptions=(yaml.YAMLError,))
 
 
 def build_parser(experiment: Experiment) -> LightningArgumentParser:
+    use_fitlab_parsing()
     parser = LightningArgumentParser(
         prog=f"run.py {experiment.name}",
         description=f"{experiment.description} (chapter {experiment.chapter})",
@@ -122,7 +126,7 @@ def build_parser(experiment: Experiment) -> LightningArgumentParser:
     )
     parser.add_subclass_arguments(Study, "study", required=False)
     parser.set_defaults({f"trainer.{k}": v for k, v in TRAINER_DEFAULTS.items()})
-    parser.set_defaults({"study": {"class_path": "experiments.study.Study"}})
+    parser.set_defaults({"study": {"class_path": "experiments.engine.study.Study"}})
     return parser
 
 
@@ -141,8 +145,9 @@ def parse(parser: LightningArgumentParser, layers: list[str]) -> Namespace:
         raise ConfigError(short_message(str(error), parser)) from None
 
 
-def plan(experiment: Experiment, options: list[str]) -> Plan:
-    """Parse `options` for `experiment`; one resolved config per selected member."""
+def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
+    """Parse `options` for `experiment`: its study, and one resolved config per selected
+    member."""
     parser = build_parser(experiment)
     defaults = ["--config", yaml.safe_dump(experiment.defaults, sort_keys=False)]
     base = parse(parser, [*defaults, *options])
@@ -155,10 +160,10 @@ def plan(experiment: Experiment, options: list[str]) -> Plan:
         raise ConfigError(f"{experiment.name}: {error}") from None
     members = [
         Member(name, parse(parser, [*defaults, *as_options(overrides), *fast, *options]),
-               folder / name)
+               folder / name, overrides)
         for name, overrides in selected.items()
     ]
-    result = Plan(experiment, parser, folder, base.overwrite, base, study, members)
+    result = Plan(experiment, parser, folder, base.overwrite, base, members)
     for member in members:
         # Construct once now so a bad value fails before anything runs or is written.
         try:
@@ -167,4 +172,4 @@ def plan(experiment: Experiment, options: list[str]) -> Plan:
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.name}: {message}") from None
-    return result
+    return study, result

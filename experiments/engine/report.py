@@ -10,16 +10,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import matplotlib
 from lightning.pytorch.utilities import rank_zero_only
+from matplotlib.figure import Figure as MplFigure
+from torch.utils.tensorboard import SummaryWriter
 
-matplotlib.use("Agg")  # figures are files; no display needed
-from matplotlib.figure import Figure as MplFigure  # noqa: E402
-from torch.utils.tensorboard import SummaryWriter  # noqa: E402
-
-from experiments.files import write_atomically  # noqa: E402
-from experiments.plan import Plan  # noqa: E402
-from experiments.runner import flat  # noqa: E402
+from experiments.engine.files import write_atomically
+from experiments.engine.plan import Plan, flat
 
 
 @dataclass
@@ -47,8 +43,7 @@ def varying_settings(plan: Plan) -> dict[str, dict]:
     the grid sets, where members differ. (Members of other classes differ in every key of
     those classes; listing them all would bury the few that define the members.)"""
     settings = {m.name: flat(m.settings()) for m in plan.members}
-    overrides = plan.study.all_members().values()
-    declared = {key.replace(".init_args.", ".") for o in overrides for key in o}
+    declared = {key.replace(".init_args.", ".") for m in plan.members for key in m.overrides}
     keys = {k for s in settings.values() for k in s} & declared
     varying = sorted(k for k in keys if len({repr(s.get(k)) for s in settings.values()}) > 1)
     return {name: {k: s.get(k) for k in varying} for name, s in settings.items()}
@@ -69,34 +64,6 @@ def rows(plan: Plan, results: list[dict], columns: dict[str, dict] | None = None
         }
         for r in results
     ]
-
-
-# How `verdicts` decides, as summary.md states it beside them.
-VERDICT_RULE = (
-    "**Verdict**: each member beside the best of its group (the lowest val/loss). "
-    "*underfitting*: its val/loss is more than 20% above the best's and so is its "
-    "train/loss: it fits even its training data worse (too little capacity, or training). "
-    "*overfitting*: its val/loss is more than 20% above the best's although its train/loss "
-    "is not, or its val/loss is more than 1.5 × its own train/loss: it fits its training "
-    "data far better than unseen data. *good fit*: neither."
-)
-
-
-def verdicts(results: list[dict], tolerance: float = 1.2, gap: float = 1.5) -> dict[str, str]:
-    """member -> underfitting | overfitting | good fit, as VERDICT_RULE says, against the
-    best of `results` (the completed ones)."""
-    final = {r["member"]: (r["metrics"]["train/loss"], r["metrics"]["val/loss"])
-             for r in results if r["status"] == "completed" and "val/loss" in r["metrics"]}
-    if not final:
-        return {}
-    best_train, best_val = min(final.values(), key=lambda losses: losses[1])
-    out = {}
-    for member, (train, val) in final.items():
-        if val > tolerance * best_val:
-            out[member] = "underfitting" if train > tolerance * best_train else "overfitting"
-        else:
-            out[member] = "overfitting" if val > gap * train else "good fit"
-    return out
 
 
 def cell(value) -> str:

@@ -11,10 +11,12 @@ import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments import config, registry, runner
-from experiments.describe import describe
-from experiments.errors import ConfigError, suggest
-from experiments.threads import set_torch_threads
+from experiments.engine import config, registry, runner
+from experiments.engine.describe import describe
+from experiments.engine.errors import ConfigError, suggest
+from experiments.engine.plan import Plan
+from experiments.engine.study import Study
+from experiments.engine.threads import set_torch_threads
 
 USAGE = """usage: python experiments/run.py [NAME ...] [OPTIONS]
 
@@ -56,13 +58,15 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 
 
-def plans_for(names: list[str], options: list[str], check: bool = True) -> list:
+def plans_for(names: list[str], options: list[str], check: bool = True
+              ) -> list[tuple[Study, Plan]]:
+    """Each experiment's study and plan, every setting checked (exit 2 before any run)."""
     known = registry.names()
     for name in names:
         if name not in known:
             raise ConfigError(f"unknown experiment {name!r}{suggest(name, known)}; see --list")
     plans = [config.plan(registry.load(name), options) for name in names or known]
-    for plan in plans if check else []:
+    for _, plan in plans if check else []:
         runner.check_folders(plan)
     return plans
 
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if wants_help:
             rest = [o for o in options if o not in ("-h", "--help")]
-            print("\n\n".join(describe(p) for p in plans_for(names, rest, check=False)))
+            print("\n\n".join(describe(p) for _, p in plans_for(names, rest, check=False)))
             return 0
         plans = plans_for(names, options)
     except ConfigError as error:
@@ -89,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = []  # "experiment/member: why", one line each at the end
     try:
-        for plan in plans:
+        for study, plan in plans:
             name = plan.experiment.name
             try:
-                results = plan.study.run(plan)
+                results = study.run(plan)
             except OSError as error:  # e.g. the disk filled up while writing the summary
                 failed.append(f"{name}: {error}")
                 continue
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return 130
     if rank_zero_only.rank == 0:  # under DDP every rank gets here
-        print(f"\nTensorBoard: tensorboard --logdir {plans[0].folder.parent}")
+        print(f"\nTensorBoard: tensorboard --logdir {plans[0][1].folder.parent}")
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed else 0

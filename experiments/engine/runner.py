@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -21,11 +22,11 @@ import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules import CorruptDataError, DataUnavailableError
-from experiments import board
-from experiments.errors import ConfigError
-from experiments.files import write_atomically
-from experiments.plan import Member, Plan
-from experiments.trainer import build_trainer
+from experiments.engine import board
+from experiments.engine.errors import ConfigError
+from experiments.engine.files import write_atomically
+from experiments.engine.plan import Member, Plan, flat
+from experiments.engine.trainer import build_trainer
 from modules import DivergedError
 
 # Settings that change what the console shows, not the numbers: a rerun may differ in them.
@@ -85,10 +86,13 @@ def changed_settings(member: Member) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
-def run_member(plan: Plan, member: Member, extra_callbacks: tuple = ()) -> dict:
+def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
+               member_metrics: Callable[[L.LightningModule, L.LightningDataModule], dict]
+               = lambda model, data: {}) -> dict:
     """Train, validate and test one member; return (and write) its metrics.json.
 
-    `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one).
+    `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one);
+    `member_metrics` adds the study's own final numbers (e.g. the error of the learned w).
     """
     # Under DDP every rank runs this and must decide alike (a rank that skips a member
     # the others train leaves them waiting); only rank 0 writes.
@@ -140,7 +144,7 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = ()) -> dict:
         "status": status,
         "epochs": trainer.current_epoch,
         "seconds": round(time.perf_counter() - started, 3),
-        "metrics": finite({**final, **model.final_metrics(), **truth_errors(model, data)}),
+        "metrics": finite({**final, **model.final_metrics(), **member_metrics(model, data)}),
     }
     if message:
         result["message"] = message
@@ -173,32 +177,9 @@ def stage_order(name: str) -> tuple[int, str]:
     return (board.STAGES.index(stage) if stage in board.STAGES else len(board.STAGES), name)
 
 
-def truth_errors(model: L.LightningModule, data: L.LightningDataModule) -> dict:
-    """Largest absolute error of the learned w and b, where the data knows the truth."""
-    if not (hasattr(data, "true_w") and hasattr(model, "weights")):
-        return {}
-    w, b = model.weights()
-    errors = {"w_err": (w.cpu() - data.true_w).abs().max().item()}
-    if b is not None:
-        errors["b_err"] = abs(b.item() - data.true_b)
-    return errors
-
-
 def hyperparameters(member: Member) -> dict:
     """What HPARAMS compares: the model's and data's settings, the seed and the epochs."""
     settings = flat(member.settings())
     keep = ("model.", "data.", "seed", "trainer.max_epochs")
     return {k: v for k, v in settings.items() if k.startswith(keep) and v is not None}
 
-
-def flat(settings: dict, prefix: str = "") -> dict:
-    """{"model": {"init_args": {"lr": 0.1}}} -> {"model.lr": 0.1}, the command line's keys."""
-    out = {}
-    for key, value in settings.items():
-        if key == "init_args":
-            out.update(flat(value, prefix))
-        elif isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out

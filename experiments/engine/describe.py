@@ -8,7 +8,7 @@ import typing
 import lightning as L
 from jsonargparse import Namespace
 
-from experiments.plan import Plan
+from experiments.engine.plan import Plan
 
 
 def type_name(annotation) -> str:

@@ -2,16 +2,13 @@
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import lightning as L
 import torch
 from jsonargparse import ArgumentParser, Namespace
 
-from experiments.registry import Experiment
-
-if TYPE_CHECKING:
-    from experiments.study import Study
+from experiments.engine.registry import Experiment
 
 # Keys that say how to run, not what a member is; left out of its config.yaml.
 RUN_KEYS = ("config", "logdir", "overwrite", "study", "__path__")
@@ -22,6 +19,7 @@ class Member:
     name: str
     config: Namespace  # the fully resolved settings
     folder: Path  # <logdir>/<experiment>/<member>
+    overrides: dict[str, Any]  # what the study sets for this member, e.g. {"data.degree": 3}
 
     @property
     def checkpoint(self) -> Path:
@@ -43,7 +41,6 @@ class Plan:
     folder: Path  # <logdir>/<experiment>
     overwrite: bool
     base: Namespace  # the experiment's settings before any member's overrides
-    study: "Study"
     members: list[Member]
 
     def instantiate(self, member: Member) -> tuple[L.LightningModule, L.LightningDataModule, dict]:
@@ -60,3 +57,16 @@ class Plan:
         data.prepare_data()
         data.setup()
         return model.eval(), data
+
+
+def flat(settings: dict, prefix: str = "") -> dict:
+    """{"model": {"init_args": {"lr": 0.1}}} -> {"model.lr": 0.1}, the command line's keys."""
+    out = {}
+    for key, value in settings.items():
+        if key == "init_args":
+            out.update(flat(value, prefix))
+        elif isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
