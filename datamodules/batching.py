@@ -8,12 +8,14 @@ and a batch is one gather per tensor, `X.index_select(0, idx)`. Per-sample `__ge
 import math
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 EVAL_BATCH_SIZE = 2048
+ORDER_STREAM = 1  # the random stream of an epoch's batch order (a model's dropout uses 0)
 
 
 def check_arg(name: str, value: int | float, low: int | float, high: int | float | None = None,
@@ -70,7 +72,8 @@ class EpochBatches(Sampler[Tensor]):
     """A batch sampler that yields index tensors: slices of one index tensor per epoch.
 
     shuffle=True (training): a new permutation each epoch from a generator seeded with
-    `seed + epoch`, so a resumed run sees the same order as an uninterrupted one. Under DDP
+    (seed, epoch) mixed by numpy's SeedSequence, so a resumed run sees the same order as an
+    uninterrupted one and no two seeds share an epoch's order. Under DDP
     it is padded by wrapping around (like DistributedSampler), so every rank gets the same
     number of samples and therefore takes the same number of steps.
 
@@ -110,7 +113,8 @@ class EpochBatches(Sampler[Tensor]):
     def _rank_indices(self) -> Tensor:
         n, world = self.num_samples, self.world_size
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            mixed = np.random.SeedSequence([self.seed, self.epoch, ORDER_STREAM])
+            generator = torch.Generator().manual_seed(int(mixed.generate_state(1)[0]))
             perm = torch.randperm(n, generator=generator)
             padded = math.ceil(n / world) * world
             indices = perm[torch.arange(padded) % n]  # wrap around so ranks get equal shares
@@ -141,6 +145,11 @@ class InMemoryDataModule(L.LightningDataModule):
     TensorSplits) and set `has_test`, which the runner reads before calling `trainer.test`.
     `setup()` loads the splits once; on a GPU it moves them to the device once, so no batch
     is copied from the host. Build the Trainer with `use_distributed_sampler=False`.
+
+    `seed` draws the data or the split; the batch order comes from the run's seed, the one
+    torch was seeded with when this module was built (a study's seeds differ in it).
+    Validation has two dataloaders: val, then the training split scored the same way
+    (a fixed subset of it as large as val when it is larger).
     """
 
     has_test: bool = False
@@ -150,6 +159,7 @@ class InMemoryDataModule(L.LightningDataModule):
         check_arg("batch_size", batch_size, 1)
         check_arg("num_workers", num_workers, 0)
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.order_seed = torch.initial_seed()
         self.splits: dict[str, TensorSplit] = {}
 
     def load_splits(self) -> dict[str, TensorSplit]:
@@ -158,6 +168,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:  # Lightning calls setup again for test: load only once
             self.splits = self.load_splits()
+            self.splits["train_eval"] = self.train_eval_split()
         device = self.trainer.strategy.root_device if self.trainer is not None else None
         if device is not None and device.type == "cuda":
             self.splits = {name: split.to(device) for name, split in self.splits.items()}
@@ -165,8 +176,19 @@ class InMemoryDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._dataloader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._dataloader("val", shuffle=False)
+    def train_eval_split(self) -> TensorSplit:
+        """The training examples that `train/*` is scored on: all of them, or a subset of
+        the size of val, drawn once from `seed`."""
+        train, size = self.splits["train"], len(self.splits["val"])
+        if len(train) <= size:
+            return train
+        generator = torch.Generator().manual_seed(self.seed)
+        subset = torch.randperm(len(train), generator=generator)[:size]
+        return TensorSplit(*train.__getitems__(subset))
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self._dataloader("val", shuffle=False),
+                self._dataloader("train_eval", shuffle=False)]
 
     def test_dataloader(self) -> DataLoader:
         return self._dataloader("test", shuffle=False)
@@ -180,7 +202,7 @@ class InMemoryDataModule(L.LightningDataModule):
         # Evaluation has no steps to take, so it goes in big batches: its numbers are the
         # same (metrics weigh each sample once) and the per-batch overhead is paid rarely.
         batch_size = self.batch_size if shuffle else max(self.batch_size, EVAL_BATCH_SIZE)
-        batches = EpochBatches(len(split), batch_size, shuffle, seed=self.seed,
+        batches = EpochBatches(len(split), batch_size, shuffle, seed=self.order_seed,
                                device=split.device)
         # Worker processes cannot share device tensors, and indexing in memory needs none.
         num_workers = self.num_workers if split.device.type == "cpu" else 0

@@ -6,6 +6,7 @@ A new synthetic dataset is a small subclass of SyntheticData that only writes
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -13,7 +14,8 @@ from datamodules.batching import InMemoryDataModule, TensorSplit, check_arg
 
 
 class SyntheticData(InMemoryDataModule):
-    """Generates num_train + num_val + num_test examples at once, then splits them in order."""
+    """Generates each split from its own random stream (seed, split): changing num_val or
+    num_test leaves the training examples as they are."""
 
     def __init__(self, num_train: int, num_val: int, num_test: int, batch_size: int, seed: int):
         super().__init__(batch_size=batch_size, seed=seed)
@@ -29,14 +31,14 @@ class SyntheticData(InMemoryDataModule):
         raise NotImplementedError
 
     def load_splits(self) -> dict[str, TensorSplit]:
-        generator = torch.Generator().manual_seed(self.seed)
-        tensors = self.generate(self.num_train + self.num_val + self.num_test, generator)
-        sizes = [self.num_train, self.num_val, self.num_test]
-        train, val, test = zip(*(t.split(sizes) for t in tensors), strict=True)
-        splits = {"train": TensorSplit(*train), "val": TensorSplit(*val)}
-        if self.has_test:
-            splits["test"] = TensorSplit(*test)
-        return splits
+        sizes = {"train": self.num_train, "val": self.num_val, "test": self.num_test}
+        streams = np.random.SeedSequence(self.seed).spawn(len(sizes))
+        return {
+            name: TensorSplit(*self.generate(n, torch.Generator().manual_seed(
+                int(stream.generate_state(1)[0]))))
+            for (name, n), stream in zip(sizes.items(), streams, strict=True)
+            if n > 0
+        }
 
 
 class LinearRegressionData(SyntheticData):

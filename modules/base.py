@@ -4,11 +4,17 @@ A subclass builds `self.net` (a plain nn.Module, the model) and says how to scor
 this class is the system that trains it. Epoch-level metrics are accumulated in
 torchmetrics objects and logged once per epoch with the epoch number (1, 2, ...) as
 the TensorBoard step, so runs with different batch counts line up.
+
+Train is scored as val is: whenever validation runs, a second validation dataloader
+(index 1) passes over the training split (or a fixed subset of it) with the epoch's
+final weights in eval mode, and that is `train/*`. The running mean over the epoch's
+minibatches (train mode, weights still moving) is logged apart, as `train_running/*`.
 """
 
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
@@ -22,6 +28,12 @@ Schedule = Literal["constant", "cosine"]
 # How weight_decay λ is applied: by the optimizer (SGD adds λw to the gradient, AdamW
 # shrinks w apart from the gradient), or as the L2 penalty λ/2·‖w‖² added to the loss.
 Decay = Literal["optimizer", "penalty"]
+
+# The metric sets, by the tag prefix they log under.
+STAGES = ("train_running", "train", "val", "test")
+# What each validation dataloader scores (InMemoryDataModule.val_dataloader's order).
+VALIDATION_STAGES = ("val", "train")
+DROPOUT_STREAM = 0  # the random stream of an epoch's dropout (see on_train_batch_start)
 
 
 class DivergedError(ArithmeticError):
@@ -76,9 +88,10 @@ class FitModule(L.LightningModule):
         self.save_hyperparameters()
         # The seed it was built with (Plan.instantiate seeds first); see on_train_batch_start.
         self.seed = torch.initial_seed()
-        # One set per stage: train_metrics, val_metrics, test_metrics. (MeanMetric's
+        self.test_examples = 0  # set by testing
+        # One set per stage: train_running_metrics, train_metrics, ... (MeanMetric's
         # nan_strategy="disable" would also drop the per-batch weights: torchmetrics 1.9.)
-        for stage in ("train", "val", "test"):
+        for stage in STAGES:
             metrics = nn.ModuleDict({"loss": MeanMetric(), **self.make_metrics()})
             setattr(self, f"{stage}_metrics", metrics)
 
@@ -92,8 +105,10 @@ class FitModule(L.LightningModule):
         raise NotImplementedError
 
     def final_metrics(self) -> dict:
-        """Model-specific numbers for metrics.json (e.g. the learned weights)."""
-        return {}
+        """Numbers for metrics.json besides the logged ones: how many test examples the
+        test scores are over (what their interval depends on); a subclass adds its own
+        (e.g. the learned weights)."""
+        return {"test/examples": self.test_examples} if self.test_examples else {}
 
     # -- the Lightning hooks --------------------------------------------------------------
 
@@ -101,7 +116,7 @@ class FitModule(L.LightningModule):
         return self.net(X)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self.score(batch, "train")
+        loss = self.score(batch, "train_running")
         # One sync per step; the price of stopping at the first non-finite loss. Under DDP
         # the mean over ranks decides, so all stop together (one rank stopping alone would
         # leave the others waiting in backward's all-reduce); a single device skips it.
@@ -115,28 +130,38 @@ class FitModule(L.LightningModule):
             loss = loss + self.weight_decay / 2 * sum((w**2).sum() for w in weights)
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.score(batch, "val")
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int,
+                        dataloader_idx: int = 0) -> None:
+        self.score(batch, VALIDATION_STAGES[dataloader_idx])
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.score(batch, "test")
 
     def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        # Epoch e's random draws (dropout) come from seed + e alone, seeded just before its
+        # Epoch e's random draws (dropout) come from (seed, e) alone, seeded just before its
         # first step. Lightning draws from the same global generator (a seed for each
         # dataloader iterator), and a run resumed from last.ckpt does so at other moments
-        # than an uninterrupted one: without this, their numbers would part.
+        # than an uninterrupted one: without this, their numbers would part. SeedSequence
+        # mixes (seed, epoch, stream), so no two runs' epochs share a stream (seed + epoch
+        # would give seed 1's epoch 0 the draws of seed 0's epoch 1).
         if batch_idx == 0:
-            torch.manual_seed(self.seed + self.current_epoch)
+            mixed = np.random.SeedSequence([self.seed, self.current_epoch, DROPOUT_STREAM])
+            torch.manual_seed(int(mixed.generate_state(1)[0]))
 
     def on_train_epoch_end(self) -> None:
-        self.log_epoch("train")
+        self.log_epoch("train_running")
 
     def on_validation_epoch_end(self) -> None:
-        if not self.trainer.sanity_checking:
-            self.log_epoch("val")
+        if self.trainer.sanity_checking:  # a check before training, not a result: forget it
+            for stage in VALIDATION_STAGES:
+                for metric in getattr(self, f"{stage}_metrics").values():
+                    metric.reset()
+        else:
+            self.log_epoch(*VALIDATION_STAGES)
 
     def on_test_epoch_end(self) -> None:
+        examples = self.trainer.strategy.reduce(self.test_metrics["loss"].weight, "sum")
+        self.test_examples = int(examples)
         self.log_epoch("test")
 
     def configure_optimizers(self):
@@ -178,14 +203,14 @@ class FitModule(L.LightningModule):
                 metric.update(y_hat.detach(), y)
         return loss
 
-    def log_epoch(self, stage: str) -> None:
+    def log_epoch(self, *stages: str) -> None:
         # Logging the Metric objects lets Lightning compute, sync across ranks and reset
         # them; "step" makes the epoch number the x-axis in TensorBoard. Fitting is inside
         # epoch current_epoch + 1; testing comes after current_epoch finished epochs.
-        metrics = getattr(self, f"{stage}_metrics")
-        self.log_dict({f"{stage}/{name}": m for name, m in metrics.items()})
+        self.log_dict({f"{stage}/{name}": metric for stage in stages
+                       for name, metric in getattr(self, f"{stage}_metrics").items()})
         # The same on every rank; sync_dist says so to Lightning, at one reduce per epoch.
-        self.log("step", float(self.current_epoch + (stage != "test")), sync_dist=True)
+        self.log("step", float(self.current_epoch + (stages != ("test",))), sync_dist=True)
 
 
 class Regressor(FitModule):

@@ -58,7 +58,7 @@ class LinearRegression(Regressor):
 
     def final_metrics(self) -> dict:
         w, b = self.weights()
-        metrics = {"w_norm": w.norm().item(), "weights": w.tolist()}
+        metrics = {**super().final_metrics(), "w_norm": w.norm().item(), "weights": w.tolist()}
         if b is not None:
             metrics["bias"] = b.item()
         return metrics

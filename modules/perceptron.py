@@ -53,7 +53,7 @@ class Perceptron(Classifier):
                 optimizer.step()
                 self.epoch_updates += 1
         with torch.no_grad():
-            self.score(batch, "train")  # loss and accuracy after this batch's updates
+            self.score(batch, "train_running")  # after this batch's updates
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
@@ -61,4 +61,4 @@ class Perceptron(Classifier):
             self.trainer.should_stop = True
 
     def final_metrics(self) -> dict:
-        return {"updates": self.global_step}
+        return {**super().final_metrics(), "updates": self.global_step}

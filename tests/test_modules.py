@@ -75,3 +75,26 @@ def test_epoch_loss_is_the_mean_over_samples_not_over_batches():
         model.score(batch, "val")
     per_sample = nn.functional.cross_entropy(model(X), y)
     torch.testing.assert_close(model.val_metrics["loss"].compute(), per_sample)
+
+
+def test_train_is_scored_like_val_on_the_final_weights_not_as_a_running_mean():
+    import lightning as L
+
+    from datamodules import LinearRegressionData
+
+    L.seed_everything(0, verbose=False)
+    # lr 0.1 from w ≈ 0: the weights change a lot within the one epoch, so the running
+    # mean over its minibatches is far from the loss of the weights it ends with.
+    model, data = LinearRegression(lr=0.1), LinearRegressionData(num_train=200, num_val=50)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, use_distributed_sampler=False)
+    trainer.fit(model, datamodule=data)
+    logged = trainer.callback_metrics
+    # Scored over a fixed subset of the training split as large as val.
+    X, y = data.splits["train_eval"].tensors
+    train_x = set(data.splits["train"].tensors[0][:, 0].tolist())
+    assert len(X) == 50 and set(X[:, 0].tolist()) <= train_x
+    with torch.no_grad():
+        final_weights_loss = losses.CONCISE["l2"](model.eval()(X), y)
+    torch.testing.assert_close(logged["train/loss"], final_weights_loss)
+    assert logged["train_running/loss"] > 2 * logged["train/loss"]

@@ -158,13 +158,12 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         selected = study.selected_members()
     except ValueError as error:
         raise ConfigError(f"{experiment.name}: {error}") from None
-    members = [
-        Member(name, parse(parser, [*defaults, *as_options(overrides), *fast, *options]),
-               folder / name, overrides)
-        for name, overrides in selected.items()
-    ]
-    result = Plan(experiment, parser, folder, base.overwrite, base, members)
-    for member in members:
+    result = Plan(experiment, parser, folder, base.overwrite, base, [])
+    for name, overrides in selected.items():
+        config = parse(parser, [*defaults, *as_options(overrides), *fast, *options])
+        member = Member(name, config, folder / name, overrides, study.is_final(name))
+        result.members += result.seeded(member, study.seeds, study.seed_data)
+    for member in result.members:
         # Construct once now so a bad value fails before anything runs or is written.
         try:
             _, _, trainer_args = result.instantiate(member)

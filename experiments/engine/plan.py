@@ -1,10 +1,19 @@
-"""A parsed experiment, ready to run: its study and every member's resolved settings."""
+"""A parsed experiment, ready to run: every member's resolved settings, seeds included.
 
+With `--study.seeds N` (N > 1) each member runs N times, as `NAME,seed=0` ... `NAME,seed=N-1`:
+ordinary run folders whose settings differ in `seed` alone (and in `data.seed` where the
+study draws new data per seed). Seed 0 is `--seed` itself, so a one-seed run and seed 0
+of a many-seed run are the same run; the others are mixed from (--seed, k) by numpy's
+SeedSequence, so no two collide.
+"""
+
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from jsonargparse import ArgumentParser, Namespace
 
@@ -14,12 +23,28 @@ from experiments.engine.registry import Experiment
 RUN_KEYS = ("config", "logdir", "overwrite", "study", "__path__")
 
 
+SEED_SEPARATOR = ",seed="
+
+
+def seed_of(seed: int, index: int) -> int:
+    """The run seed of seed number `index` of a study run with `--seed seed`."""
+    if index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
 @dataclass
 class Member:
     name: str
     config: Namespace  # the fully resolved settings
     folder: Path  # <logdir>/<experiment>/<member>
     overrides: dict[str, Any]  # what the study sets for this member, e.g. {"data.degree": 3}
+    final: bool = True  # scored on the test split (a selection member, e.g. a fold, is not)
+
+    @property
+    def base_name(self) -> str:
+        """The member this run is a seed of: `degree=3` for `degree=3,seed=2`."""
+        return self.name.split(SEED_SEPARATOR)[0]
 
     @property
     def checkpoint(self) -> Path:
@@ -42,6 +67,20 @@ class Plan:
     overwrite: bool
     base: Namespace  # the experiment's settings before any member's overrides
     members: list[Member]
+
+    def seeded(self, member: Member, seeds: int, seed_data: bool) -> list[Member]:
+        """The member's runs, one per seed (the member itself when seeds is 1).
+        `seed_data`: each seed also draws its own data or split (data.seed)."""
+        runs = []
+        for index in range(seeds):
+            config = member.config.clone()
+            config.seed = seed_of(member.config.seed, index)
+            if seed_data and "seed" in config.data.init_args:
+                config.data.init_args.seed = config.seed
+            name = member.name if seeds == 1 else f"{member.name}{SEED_SEPARATOR}{index}"
+            runs.append(dataclasses.replace(member, name=name, config=config,
+                                            folder=self.folder / name))
+        return runs
 
     def instantiate(self, member: Member) -> tuple[L.LightningModule, L.LightningDataModule, dict]:
         """The member's model, datamodule and Trainer arguments (seeded first: same init)."""

@@ -121,7 +121,7 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
         resume = None if replace else last_checkpoint(member)
         trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
         logged = {**last_metrics.metrics, **trainer.callback_metrics}  # test() starts afresh
-        if data.has_test:
+        if data.has_test and member.final:
             trainer.test(model, datamodule=data, verbose=False)
     except DivergedError as error:
         status, message = "diverged", str(error)

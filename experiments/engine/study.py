@@ -9,6 +9,11 @@ Members come from the experiment's YAML as overrides in the command line's dotte
 An experiment with more to say (figures, folds, checks) subclasses Study and names it
 with `study.class_path` in its YAML.
 
+`seeds: N` runs every member N times (see plan.py); the summary, the figures and the
+verdicts see one merged result per member (aggregate.py): means with standard errors.
+Only final members (`final`: by default the declared ones, not grid points or folds)
+are scored on the test split, so the test split selects nothing.
+
 Spread over a cluster, each task of a job array runs one member (`--study.member 3`, an
 index into the members in this order, or a name) into the usual folder, and a last job
 builds the summary from the finished ones (`--study.report_only true`). Under DDP every
@@ -24,7 +29,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import report
+from experiments.engine import aggregate, report
 from experiments.engine.plan import Member, Plan, flat
 from experiments.engine.runner import changed_settings, read_metrics, run_member
 
@@ -52,6 +57,9 @@ class Study:
         self,
         members: dict[str, dict[str, Any]] | None = None,
         grid: dict[str, list[Any]] | None = None,
+        seeds: int = 1,
+        seed_data: bool = False,
+        final: list[str] | None = None,
         member: str | None = None,
         report_only: bool = False,
     ):
@@ -59,10 +67,17 @@ class Study:
         Args:
             members: member name -> its overrides, e.g. {"scratch": {"model.style": "scratch"}}.
             grid: dotted key -> values; one member per combination, named like `degree=3`.
+            seeds: run every member with this many seeds (init, dropout, batch order).
+            seed_data: each seed also draws its own data or split (data.seed).
+            final: the members scored on the test split (default: the declared members;
+                grid points, which exist to be compared on validation, are not).
             member: run only this member (a name or an index), e.g. one task of a job array.
             report_only: run nothing; build the summary from the members already finished.
         """
+        if seeds < 1:
+            raise ValueError(f"--study.seeds must be >= 1, got {seeds}")
         self.members, self.grid = members or {}, grid or {}
+        self.seeds, self.seed_data, self.final = seeds, seed_data, final
         self.member, self.report_only = member, report_only
 
     def all_members(self) -> dict[str, dict[str, Any]]:
@@ -77,6 +92,10 @@ class Study:
             if not name or "/" in name or "\\" in name or name in (".", ".."):
                 raise ValueError(f"member name {name!r} must be a plain folder name")
         return members or {"default": {}}
+
+    def is_final(self, name: str) -> bool:
+        """Whether member `name` is scored on the test split."""
+        return name in (self.members if self.final is None else self.final)
 
     def selected_members(self) -> dict[str, dict[str, Any]]:
         """The members this invocation runs: all of them, or the one `member` names."""
@@ -102,7 +121,7 @@ class Study:
         if self.report_only:
             return self.report_finished(plan)
         results = self.run_members(plan, plan.members)
-        if self.member is None and (later := self.later_members(plan, results)):
+        if self.member is None and (later := self.later_runs(plan, results)):
             plan = dataclasses.replace(plan, members=[*plan.members, *later])  # in the summary
             results += self.run_members(plan, later)
         if rank_zero_only.rank != 0:  # under DDP, rank 0 reports for all (and alone draws)
@@ -130,8 +149,14 @@ class Study:
 
     def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
         """Members decided by the results of the planned ones (e.g. a final fit of the
-        candidate they chose), run after them and reported with them."""
+        candidate they chose), run after them and reported with them. Like the other
+        hooks, it sees one merged result and one member (seed 0's) per member."""
         return []
+
+    def later_runs(self, plan: Plan, results: list[dict]) -> list[Member]:
+        """The later members' runs, one per seed."""
+        later = self.later_members(*merged(plan, results))
+        return [run for m in later for run in plan.seeded(m, self.seeds, self.seed_data)]
 
     def report_finished(self, plan: Plan) -> list[dict]:
         """The summary of the members that have finished, listing the ones still missing."""
@@ -147,7 +172,7 @@ class Study:
         if not results:
             return []
         if not missing:  # the members decided by the planned ones may have finished too
-            later = [m for m in self.later_members(plan, results) if not changed_settings(m)]
+            later = [m for m in self.later_runs(plan, results) if not changed_settings(m)]
             results += [result for m in later if (result := read_metrics(m)) is not None]
             plan = dataclasses.replace(plan, members=[*plan.members, *later])
         notes = f"Not finished yet: {', '.join(missing)}." if missing else ""
@@ -156,12 +181,14 @@ class Study:
 
     def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
         """summary.json, summary.md and the figures, with what the subclass adds."""
-        # The hooks see the members beside their results (with report_only, the finished
-        # ones); the table's columns still come from the whole study.
+        # The hooks see one member and one merged result per member (with report_only, the
+        # finished ones); the table's columns still come from the whole study.
         names = {result["member"] for result in results}
-        done = dataclasses.replace(plan, members=[m for m in plan.members if m.name in names])
+        finished = dataclasses.replace(plan, members=[m for m in plan.members if m.name in names])
+        done, results = merged(finished, results)
+        whole, _ = merged(plan, [])
         notes = "\n\n".join(text for text in (notes, self.notes(done, results)) if text)
-        report.write_summary(plan, results, self.figures(done, results), notes,
+        report.write_summary(whole, results, self.figures(done, results), notes,
                              self.columns(done, results))
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
@@ -176,3 +203,13 @@ class Study:
         """The study's figures; an experiment's Study subclass draws its own. `results`
         line up with `plan.members` (with `report_only`, the finished ones)."""
         return []
+
+
+def merged(plan: Plan, results: list[dict]) -> tuple[Plan, list[dict]]:
+    """The plan with one member per member (its seed 0, named without the seed) and one
+    merged result per member (aggregate.merge_seeds)."""
+    firsts = {}
+    for member in plan.members:
+        firsts.setdefault(member.base_name, dataclasses.replace(member, name=member.base_name))
+    members = list(firsts.values())
+    return dataclasses.replace(plan, members=members), aggregate.merge_seeds(results)

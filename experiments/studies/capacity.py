@@ -39,7 +39,7 @@ class Capacity(Study):
         return columns
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
-        return (f"{fitting.VERDICT_RULE} The groups are the two curves: the widths on the "
+        return (f"{fitting.verdict_rule()} The groups are the two curves: the widths on the "
                 "same images, the training-set sizes at the same width.")
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:

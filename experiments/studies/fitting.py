@@ -1,32 +1,64 @@
 """Chapter 11's shared pieces: polynomial members' settings, and the judgement of a
 member as underfitting, overfitting or a good fit."""
 
-# How `verdicts` decides, as summary.md states it beside them.
-VERDICT_RULE = (
-    "**Verdict**: each member beside the best of its group (the lowest val/loss). "
-    "*underfitting*: its val/loss is more than 20% above the best's and so is its "
-    "train/loss: it fits even its training data worse (too little capacity, or training). "
-    "*overfitting*: its val/loss is more than 20% above the best's although its train/loss "
-    "is not, or its val/loss is more than 1.5 × its own train/loss: it fits its training "
-    "data far better than unseen data. *good fit*: neither."
-)
+import statistics
+
+from experiments.engine import aggregate
+
+TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 
 
-def verdicts(results: list[dict], tolerance: float = 1.2, gap: float = 1.5) -> dict[str, str]:
-    """member -> underfitting | overfitting | good fit, as VERDICT_RULE says, against the
-    best of `results` (the completed ones)."""
-    final = {r["member"]: (r["metrics"]["train/loss"], r["metrics"]["val/loss"])
-             for r in results if r["status"] == "completed" and "val/loss" in r["metrics"]}
-    if not final:
+def verdict_rule(floor: float = 0.0) -> str:
+    """How `verdicts` decides, in the words summary.md prints beside them."""
+    reference = ("the larger of the best member's val/loss and the noise floor "
+                 f"½σ² = {floor:.3g}" if floor else "the best member's val/loss")
+    return (
+        "**Verdict**: train and val are scored alike (final weights, eval mode). A member "
+        "*underfits* when its train/loss exceeds the best member's val/loss, and *overfits* "
+        "when its val/loss exceeds its own train/loss, by more than "
+        f"{TOLERANCE:.0%} of the reference ({reference}) and by more than two standard "
+        "errors over seeds (paired by seed); a difference above that size but within two "
+        "standard errors is *inconclusive*; otherwise a *good fit*. With one seed there is "
+        "no error bar, and the verdict says so."
+    )
+
+
+def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
+    """seed run name's seed part -> (train/loss, val/loss), of the completed seeds."""
+    return {run["member"].partition(",seed=")[2]: (run["metrics"]["train/loss"],
+                                                   run["metrics"]["val/loss"])
+            for run in result.get("runs", [result])
+            if run["status"] == "completed" and "val/loss" in run["metrics"]
+            and "train/loss" in run["metrics"]}
+
+
+def verdicts(results: list[dict], floor: float = 0.0) -> dict[str, str]:
+    """member -> underfitting | overfitting | inconclusive | good fit, as verdict_rule
+    says, for merged results (one per member, its seeds under `runs`)."""
+    losses = {r["member"]: seeds for r in results if (seeds := seed_losses(r))}
+    if not losses:
         return {}
-    best_train, best_val = min(final.values(), key=lambda losses: losses[1])
+    mean_val = {m: statistics.fmean(v for _, v in s.values()) for m, s in losses.items()}
+    best = losses[min(mean_val, key=mean_val.get)]
+    reference = max(min(mean_val.values()), floor)
     out = {}
-    for member, (train, val) in final.items():
-        if val > tolerance * best_val:
-            out[member] = "underfitting" if train > tolerance * best_train else "overfitting"
-        else:
-            out[member] = "overfitting" if val > gap * train else "good fit"
+    for member, seeds in losses.items():
+        paired = [k for k in seeds if k in best]
+        underfit = [seeds[k][0] - best[k][1] for k in paired]
+        overfit = [val - train for train, val in seeds.values()]
+        out[member] = judge(underfit, overfit, TOLERANCE * reference)
     return out
+
+
+def judge(underfit: list[float], overfit: list[float], margin: float) -> str:
+    one_seed = " (1 seed)" if len(overfit) == 1 else ""
+    for kind, differences in (("underfitting", underfit), ("overfitting", overfit)):
+        if not differences:
+            continue
+        mean, se = aggregate.mean_se(differences)
+        if mean > margin:
+            return kind + one_seed if one_seed or mean > 2 * se else "inconclusive"
+    return "good fit" + one_seed
 
 
 def with_num_inputs(overrides: dict) -> dict:

@@ -1,0 +1,59 @@
+"""Seeds merged into one result per member: mean, standard error, Wilson interval."""
+
+import math
+
+import pytest
+
+from experiments.engine.aggregate import mean_se, merge_seeds, wilson
+from experiments.engine.plan import seed_of
+
+
+def run(name: str, **metrics) -> dict:
+    return {"member": name, "status": "completed", "epochs": 3, "seconds": 1.0,
+            "metrics": metrics}
+
+
+def test_mean_and_standard_error_match_a_hand_computation():
+    # mean 2; sample variance ((−1)² + 0² + 1²) / 2 = 1; se = 1 / √3
+    assert mean_se([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1 / math.sqrt(3)))
+    mean, se = mean_se([0.5])
+    assert mean == 0.5 and math.isnan(se)
+
+
+def test_wilson_interval_matches_a_hand_computation():
+    # 80 of 100: centre (0.8 + z²/200) / (1 + z²/100),
+    # half-width z / (1 + z²/100) · √(0.8·0.2/100 + z²/40000)
+    z = 1.959964
+    centre = (0.8 + z * z / 200) / (1 + z * z / 100)
+    half = z / (1 + z * z / 100) * math.sqrt(0.8 * 0.2 / 100 + z * z / 40000)
+    assert wilson(0.8, 100) == pytest.approx((centre - half, centre + half))
+    assert wilson(0.8, 100) == pytest.approx((0.7112, 0.8666), abs=1e-4)  # tables' value
+    low, high = wilson(1.0, 50)  # never past 1, unlike the normal approximation
+    assert high == pytest.approx(1.0) and low < 1.0
+
+
+def test_seeds_merge_into_one_row_per_member_with_mean_se_and_count():
+    runs = [run("wd=3,seed=0", **{"val/loss": 1.0, "test/acc": 0.8, "test/examples": 100}),
+            run("wd=3,seed=1", **{"val/loss": 3.0, "test/acc": 0.9, "test/examples": 100}),
+            run("wd=0", **{"val/loss": 5.0})]
+    merged, single = merge_seeds(runs)
+    assert merged["member"] == "wd=3" and merged["seeds"] == 2
+    assert merged["metrics"]["val/loss"] == 2.0
+    assert merged["metrics"]["val/loss_se"] == pytest.approx(1.0)  # std √2 / √2
+    assert merged["metrics"]["test/examples"] == 100
+    assert (merged["metrics"]["test/acc_lo"], merged["metrics"]["test/acc_hi"]) == \
+        pytest.approx(wilson(0.85, 100))
+    assert single["seeds"] == 1 and "val/loss_se" not in single["metrics"]
+
+
+def test_a_diverged_seed_is_reported_but_not_averaged():
+    broken = {**run("a,seed=1", **{"val/loss": float("nan")}), "status": "diverged"}
+    (merged,) = merge_seeds([run("a,seed=0", **{"val/loss": 1.0}), broken])
+    assert merged["status"] == "completed ×1, diverged ×1"
+    assert merged["metrics"]["val/loss"] == 1.0
+
+
+def test_seeds_never_collide_and_seed_zero_is_the_run_seed_itself():
+    seeds = {seed_of(base, k) for base in range(50) for k in range(1, 20)}
+    assert len(seeds) == 50 * 19
+    assert seed_of(7, 0) == 7
