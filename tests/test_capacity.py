@@ -8,28 +8,7 @@ from conftest import run_cli
 
 from experiments.engine import config, registry
 from experiments.engine.study import sweep
-from experiments.studies import fitting
 from experiments.studies.capacity import SIZE, WIDTH
-
-
-def result(member: str, train: float, val: float, status: str = "completed") -> dict:
-    return {"member": member, "status": status,
-            "metrics": {"train/loss": train, "val/loss": val}}
-
-
-def test_the_verdict_rule_reads_each_member_beside_the_best():
-    results = [
-        result("best", 0.30, 0.40),  # the lowest val/loss: the reference
-        result("small", 0.90, 0.95),  # fits its own training data worse: underfitting
-        result("big", 0.05, 0.70),  # fits training data better, generalizes worse
-        result("close", 0.32, 0.44),  # within 20% of the best, small gap
-        result("gap", 0.20, 0.45),  # within 20%, but val > 1.5 × train
-        result("broken", 0.1, 0.1, status="diverged"),
-    ]
-    assert fitting.verdicts(results) == {
-        "best": "good fit", "small": "underfitting", "big": "overfitting",
-        "close": "good fit", "gap": "overfitting",
-    }
 
 
 def test_each_curve_holds_the_members_that_differ_in_its_setting_alone():

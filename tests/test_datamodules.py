@@ -56,7 +56,8 @@ def copy_of_raw(fashion_dir, tmp_path):
 
 def test_fashion_mnist_shapes_dtypes_and_sizes(fashion):
     sizes = {name: len(split) for name, split in fashion.splits.items()}
-    assert sizes == {"train": 50000, "val": 10000, "test": 10000}
+    # train_eval: the training images train/* is scored on, a subset as large as val.
+    assert sizes == {"train": 50000, "val": 10000, "test": 10000, "train_eval": 10000}
     for split in fashion.splits.values():
         X, y = split.tensors
         assert X.shape[1:] == (1, 28, 28) and X.dtype == torch.float32
@@ -73,7 +74,8 @@ def test_fashion_mnist_batches(fashion):
     X, y = batches[0]
     assert X.shape == (256, 1, 28, 28) and y.shape == (256,)
     assert len(batches[-1][0]) == 50000 - 195 * 256
-    assert sum(len(y) for _, y in fashion.val_dataloader()) == 10000
+    val, train_eval = fashion.val_dataloader()
+    assert sum(len(y) for _, y in val) == sum(len(y) for _, y in train_eval) == 10000
 
 
 def test_train_and_val_are_disjoint(fashion):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import metrics, run_cli
+from conftest import metrics, run_cli, scalars
 
 from experiments.studies.kfold import KFold
 
@@ -63,3 +63,12 @@ def test_rerunning_a_finished_kfold_only_reuses_its_results(kfold):
     after = {p.name: ((p / "metrics.json").read_text(),
                       (p / "checkpoints" / "last.ckpt").stat().st_mtime_ns) for p in folders}
     assert after == before
+
+
+def test_fold_members_select_and_are_never_scored_on_the_test_split(logdir):
+    done = run_cli("kfold", "--fast", *QUIET, "--study.member", "0", logdir=logdir)
+    assert done.returncode == 0, done.stderr
+    fold = logdir / "kfold" / "degree=1,fold=0"
+    assert not any(key.startswith("test/") for key in metrics(fold)["metrics"])
+    assert "val/loss" in metrics(fold)["metrics"]
+    assert not any(tag.startswith("test/") for tag in scalars(fold))

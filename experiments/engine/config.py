@@ -46,6 +46,7 @@ FAST = {
     "trainer.limit_test_batches": 2,
     "trainer.check_val_every_n_epoch": 1,  # so every smoke run validates
 }
+FAST_SEEDS = 2  # at most: enough to exercise the means and standard errors
 
 # A setting may name a class to build (`class_path`); jsonargparse imports it to check it,
 # and importing runs code. Only this project's packages and Lightning's callbacks may be
@@ -152,12 +153,14 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     defaults = ["--config", yaml.safe_dump(experiment.defaults, sort_keys=False)]
     base = parse(parser, [*defaults, *options])
     fast = as_options(FAST) if base.fast else []
-    study = parser.instantiate_classes(Namespace(study=base.study)).study
+    if base.fast and base.study.init_args.seeds > FAST_SEEDS:  # your --study.seeds still wins
+        base = parse(parser, [*defaults, f"--study.seeds={FAST_SEEDS}", *options])
     folder = Path(base.logdir) / experiment.name
     try:
+        study = parser.instantiate_classes(Namespace(study=base.study)).study
         selected = study.selected_members()
     except ValueError as error:
-        raise ConfigError(f"{experiment.name}: {error}") from None
+        raise ConfigError(f"{experiment.name}: {constructor_message(str(error))}") from None
     result = Plan(experiment, parser, folder, base.overwrite, base, [])
     for name, overrides in selected.items():
         config = parse(parser, [*defaults, *as_options(overrides), *fast, *options])

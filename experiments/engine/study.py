@@ -39,7 +39,7 @@ def sweep(plan: Plan, *keys: str) -> list[Member]:
     in those keys alone (declared members and grid points alike), one per value of the
     first key. A member that also changes another setting is not part of it."""
     groups: dict[str, list[Member]] = {}
-    for member in plan.members:
+    for member in merged(plan, [])[0].members:  # one per member, whatever its seeds
         settings = flat(member.settings())
         rest = sorted((k, repr(v)) for k, v in settings.items() if k not in keys)
         groups.setdefault(repr(rest), []).append(member)
