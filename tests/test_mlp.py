@@ -64,6 +64,7 @@ def test_bad_settings_name_the_argument(make, message):
         make()
 
 
+@pytest.mark.slow
 def test_the_mlp_experiment_runs_every_member_and_draws_its_figures(logdir):
     done = run_cli("mlp", "--fast", logdir=logdir)
     assert done.returncode == 0, done.stderr

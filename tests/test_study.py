@@ -35,6 +35,7 @@ def table(study) -> list[str]:
     return [line for line in (study / "summary.md").read_text().splitlines() if line[:1] == "|"]
 
 
+@pytest.mark.slow
 def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_path):
     together, apart = tmp_path / "together", tmp_path / "apart"
     assert run_cli("linear_regression", "--fast", logdir=together).returncode == 0
