@@ -10,6 +10,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from datamodules import fashion_mnist_files as files
+from experiments.engine.threads import set_torch_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "experiments" / "run.py"
@@ -45,6 +46,13 @@ def scalars(run_folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 def metrics(run_folder: Path) -> dict:
     return json.loads((run_folder / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def torch_threads():
+    """Tests that train in this process use the threads run.py would: with one OpenMP
+    thread per core, a loaded 2-core machine made a tiny MLP's step 20x slower."""
+    set_torch_threads()
 
 
 @pytest.fixture
