@@ -55,10 +55,10 @@ def test_later_user_options_beat_earlier_ones():
 
 def test_fast_runs_go_to_their_own_logdir_unless_one_is_given(tmp_path: Path):
     def folder(*options: str) -> Path:
-        return config.plan(registry.load("linear_regression"), list(options))[1].folder
-    assert folder() == Path("runs/linear_regression")
-    assert folder("--fast") == Path("runs-fast/linear_regression")
-    assert folder("--fast", "--logdir", str(tmp_path)) == tmp_path / "linear_regression"
+        return config.plan(registry.load("foundations"), list(options))[1].folder
+    assert folder() == Path("runs/foundations")
+    assert folder("--fast") == Path("runs-fast/foundations")
+    assert folder("--fast", "--logdir", str(tmp_path)) == tmp_path / "foundations"
 
 
 @pytest.mark.slow  # parsing takes ~0.3 s a member, and there are 76
