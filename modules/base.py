@@ -75,6 +75,9 @@ class FitModule(L.LightningModule):
         check(lr > 0, f"lr must be > 0, got {lr}")
         check(0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}")
         check(weight_decay >= 0, f"weight_decay must be >= 0, got {weight_decay}")
+        check(optimizer == "sgd" or momentum == 0,
+              f"momentum applies to optimizer sgd only ({optimizer} keeps its own moving "
+              "averages): leave momentum 0, or use optimizer sgd")
         check(
             style == "concise" or (optimizer == "sgd" and momentum == 0),
             "style scratch trains with the book's hand-written SGD: "

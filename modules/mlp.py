@@ -43,14 +43,20 @@ class MLPScratch(nn.Module):
         return H @ self.Ws[-1] + self.bs[-1]  # (batch, num_outputs) logits
 
 
-def concise_mlp(sizes: list[int], activation: ActivationName, dropout: float) -> nn.Sequential:
-    """nn.Sequential of Linear layers (torch's default init, as the book's concise MLP)."""
+def concise_mlp(sizes: list[int], sigma: float | None, activation: ActivationName,
+                dropout: float) -> nn.Sequential:
+    """nn.Sequential of Linear layers: torch's default init, as the book's concise MLP, or
+    weights ~ N(0, sigma²) and zero biases when sigma is given."""
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in pairwise(sizes[:-1]):
         layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation]()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    if sigma is not None:
+        for linear in (layer for layer in layers if isinstance(layer, nn.Linear)):
+            nn.init.normal_(linear.weight, 0.0, sigma)
+            nn.init.zeros_(linear.bias)
     return nn.Sequential(*layers)
 
 
@@ -64,7 +70,7 @@ class MLP(Classifier):
         num_outputs: int = 10,
         activation: ActivationName = "relu",
         dropout: float = 0.0,
-        sigma: float = 0.01,
+        sigma: float | None = None,  # weights ~ N(0, sigma²); None: the style's book init
         style: Style = "concise",
         lr: float = 0.1,
         optimizer: OptimizerName = "sgd",
@@ -78,13 +84,13 @@ class MLP(Classifier):
         check(activation in CONCISE_ACTIVATIONS,
               f"activation must be one of relu, sigmoid, tanh, got {activation!r}")
         check(0 <= dropout < 1, f"dropout must be in [0, 1), got {dropout}")
-        check(sigma >= 0, f"sigma must be >= 0, got {sigma}")
+        check(sigma is None or sigma >= 0, f"sigma must be >= 0, got {sigma}")
         super().__init__(
             lr, num_outputs, optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, style=style, schedule=schedule,
         )
         sizes = [num_inputs, *num_hiddens, num_outputs]
-        if style == "scratch":
-            self.net = MLPScratch(sizes, sigma, activation, dropout)
+        if style == "scratch":  # the book's W ~ 0.01·N(0, 1) unless sigma says otherwise
+            self.net = MLPScratch(sizes, 0.01 if sigma is None else sigma, activation, dropout)
         else:
-            self.net = concise_mlp(sizes, activation, dropout)
+            self.net = concise_mlp(sizes, sigma, activation, dropout)

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from datamodules import fashion_mnist_files as files
+from experiments.engine.threads import set_torch_threads
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "experiments" / "run.py"
 
@@ -45,6 +48,28 @@ def metrics(run_folder: Path) -> dict:
     return json.loads((run_folder / "metrics.json").read_text())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def torch_threads():
+    """Tests that train in this process use the threads run.py would: with one OpenMP
+    thread per core, a loaded 2-core machine made a tiny MLP's step 20x slower."""
+    set_torch_threads()
+
+
 @pytest.fixture
 def logdir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
+
+
+@pytest.fixture(scope="session")
+def fashion_dir(tmp_path_factory) -> Path:
+    """A data_dir holding Fashion-MNIST's verified raw files, prepared once (from data/ or
+    the system copy). Without the data, the tests that need it fail saying how to get it;
+    they never skip silently."""
+    if files.raw_folder(ROOT / "data").exists():
+        return files.prepare_raw_files(ROOT / "data").parents[1]
+    if not files.SYSTEM_DIR.exists():
+        pytest.fail(f"this test needs Fashion-MNIST: {files.INSTALL}, or run `make test`, "
+                    "which installs it", pytrace=False)
+    data_dir = tmp_path_factory.mktemp("data")
+    files.prepare_raw_files(data_dir)
+    return data_dir

@@ -10,6 +10,8 @@ import pytest
 
 from experiments.engine import cli
 
+DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+
 
 def refused(capsys, logdir, *args: str) -> str:
     """Run `run.py ARGS --logdir LOGDIR`; assert it refused as the contract says; the message."""
@@ -121,3 +123,35 @@ def test_lightning_callbacks_and_fitlabs_own_classes_are_still_allowed(tmp_path)
     model, _, trainer_args = plan.instantiate(plan.members[0])
     assert type(model).__name__ == "LinearRegression"
     assert type(trainer_args["callbacks"][0]).__name__ == "EarlyStopping"
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["polynomial", "--data.degree", "5"],
+         "polynomial/underfit: --model.num_inputs is 2 but the data (PolynomialData, "
+         "--data.degree) gives 6 inputs per example; set --model.num_inputs 6"),
+        (["mlp", "--model.num_outputs", "5"],
+         "--model.num_outputs is 5 but the data (FashionMNISTDataModule) gives 10 classes"),
+        (["mlp", "--trainer.enable_checkpointing", "false"],
+         "--trainer.enable_checkpointing false: every fitlab run saves checkpoints/last.ckpt"),
+        (["mlp", "--model.optimizer", "adam", "--model.momentum", "0.9"],
+         "momentum applies to optimizer sgd only"),
+        (["perceptron", *DDP], "perceptron/separable: --trainer.devices/--trainer.num_nodes "
+                               "give 2 processes, but the perceptron updates after each"),
+        (["foundations", *DDP], "foundations/default: --trainer.devices/--trainer.num_nodes "
+                                "give 2 processes"),
+        (["foundations", "--study.member", "0"], "--study.member and --study.report_only do "
+                                                 "not apply"),
+        (["foundations", "--study.report_only", "true"], "do not apply"),
+    ],
+)
+def test_settings_that_cannot_work_together_are_refused_before_anything_runs(
+        capsys, logdir, args, named):
+    assert named in refused(capsys, logdir, *args)
+
+
+def test_the_same_settings_pass_when_they_agree(tmp_path):
+    plan = cli.plans_for(["polynomial"], ["--logdir", str(tmp_path), "--study.member", "normal",
+                                          "--data.degree", "5", "--model.num_inputs", "6"])[0][1]
+    assert plan.members[0].config.model.init_args.num_inputs == 6

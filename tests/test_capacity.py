@@ -26,6 +26,7 @@ def test_a_sweep_takes_a_value_given_twice_once(keys):
     assert sweep(doubled, *keys) == sweep(plan, *keys)
 
 
+@pytest.mark.slow
 def test_capacity_opens_the_gap_with_width_and_closes_it_with_data(logdir):
     # Small settings: two widths on 500 images, and 4000 images for about as many steps.
     members = {

@@ -30,16 +30,6 @@ def no_download(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def fashion_dir(tmp_path_factory):
-    """A data_dir prepared once from Debian's copy."""
-    if not files.SYSTEM_DIR.exists():
-        pytest.skip(f"needs Fashion-MNIST: {files.INSTALL}")
-    data_dir = tmp_path_factory.mktemp("data")
-    files.prepare_raw_files(data_dir)
-    return data_dir
-
-
-@pytest.fixture(scope="session")
 def fashion(fashion_dir):
     dm = FashionMNISTDataModule(data_dir=str(fashion_dir))
     dm.setup()
@@ -124,11 +114,12 @@ def test_altered_byte_is_corrupt(fashion_dir, tmp_path):
         dm.setup()  # setup checks too, e.g. on ranks that did not prepare
 
 
-def test_corrupt_system_copy_says_reinstall(tmp_path, monkeypatch):
+def test_corrupt_system_copy_says_reinstall(fashion_dir, tmp_path, monkeypatch):
     system = tmp_path / "system"
     system.mkdir()
-    original = (files.SYSTEM_DIR / "train-images-idx3-ubyte.gz").read_bytes()[:1000]
-    (system / "train-images-idx3-ubyte.gz").write_bytes(original)
+    images = (files.raw_folder(fashion_dir) / "train-images-idx3-ubyte").read_bytes()
+    truncated = gzip.compress(images[:100_000])[:1000]  # an archive cut off mid-stream
+    (system / "train-images-idx3-ubyte.gz").write_bytes(truncated)
     monkeypatch.setattr(files, "SYSTEM_DIR", system)
     with pytest.raises(CorruptDataError, match="train-images-idx3-ubyte.gz.*--reinstall"):
         files.prepare_raw_files(tmp_path / "data")
@@ -163,11 +154,13 @@ def test_download_is_the_last_resort(fashion_dir, tmp_path, monkeypatch):
     assert sorted(os.listdir(raw)) == sorted(files.FILES)
 
 
-def test_gz_files_in_data_dir_are_used(tmp_path, monkeypatch):
+@pytest.mark.slow  # compresses 55 MB: seconds
+def test_gz_files_in_data_dir_are_used(fashion_dir, tmp_path, monkeypatch):
     raw = files.raw_folder(tmp_path)
     raw.mkdir(parents=True)
     for name in files.FILES:
-        shutil.copy(files.SYSTEM_DIR / f"{name}.gz", raw)
+        data = (files.raw_folder(fashion_dir) / name).read_bytes()
+        (raw / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=1))
     monkeypatch.setattr(files, "SYSTEM_DIR", tmp_path / "not-installed")
     files.prepare_raw_files(tmp_path)
     assert sorted(os.listdir(raw)) == sorted([*files.FILES, *(f"{n}.gz" for n in files.FILES)])

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import metrics, run_cli, scalars
 
+# Each runs experiments/run.py in a subprocess: seconds to minutes apiece.
+pytestmark = pytest.mark.slow
+
 DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 QUIET = ["--trainer.enable_progress_bar", "false"]
 # "frozen" learns nothing (lr 1e-30 rounds every update away), so the 1- and 2-process runs

@@ -9,6 +9,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from experiments.engine import registry
 
+# Each runs experiments/run.py in a subprocess: seconds to minutes apiece.
+pytestmark = pytest.mark.slow
+
 
 def test_list_names_every_experiment_in_course_order():
     done = run_cli("--list")

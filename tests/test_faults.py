@@ -14,6 +14,9 @@ import pytest
 import torch
 from conftest import ROOT, RUN, metrics, run_cli, scalars
 
+# Each runs experiments/run.py in a subprocess: seconds to minutes apiece.
+pytestmark = pytest.mark.slow
+
 # A study long enough (two members of 30 epochs, ~2 s each) to interrupt the second one
 # midway, and touchy enough to show any slip on resuming: dropout draws random numbers,
 # and the examples' order changes every epoch.

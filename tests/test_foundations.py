@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
 from conftest import run_cli
+
+# Each runs experiments/run.py in a subprocess: seconds to minutes apiece.
+pytestmark = pytest.mark.slow
 
 
 def test_foundations_passes_every_check_and_reports_them(logdir):

@@ -41,6 +41,7 @@ def kfold(tmp_path_factory):
     return logdir / "kfold", args, logdir
 
 
+@pytest.mark.slow
 def test_kfold_chooses_degree_3_then_fits_it_on_all_training_data(kfold):
     study, _, _ = kfold
     rows = {row["member"]: row for row in json.loads((study / "summary.json").read_text())}
@@ -53,6 +54,7 @@ def test_kfold_chooses_degree_3_then_fits_it_on_all_training_data(kfold):
     assert (study / "validation_curve.png").exists()
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_kfold_only_reuses_its_results(kfold):
     study, args, logdir = kfold
     folders = sorted(p for p in study.iterdir() if p.is_dir())

@@ -33,6 +33,7 @@ def loss_runs(tmp_path_factory):
     return run_study(tmp_path_factory.mktemp("losses"), "loss_functions")
 
 
+@pytest.mark.slow
 def test_l1_and_huber_land_far_closer_to_the_true_w_than_l2(loss_runs):
     w_err = {name: metrics(loss_runs / name)["metrics"]["w_err"]
              for name in ("l2", "l1", "huber")}
@@ -41,6 +42,7 @@ def test_l1_and_huber_land_far_closer_to_the_true_w_than_l2(loss_runs):
     assert b_err["l1"] < b_err["l2"] / 3, b_err  # the one-sided outliers drag L2's bias up
 
 
+@pytest.mark.slow
 def test_the_loss_figure_is_linked_from_the_summary(loss_runs):
     assert (loss_runs / "losses.png").stat().st_size > 10_000
     assert "(losses.png)" in (loss_runs / "summary.md").read_text()

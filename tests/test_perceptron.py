@@ -55,6 +55,7 @@ def perceptron_runs(tmp_path_factory):
     return run_study(tmp_path_factory.mktemp("perceptron"), "perceptron")
 
 
+@pytest.mark.slow
 def test_the_perceptron_converges_on_separable_points_within_the_bound(perceptron_runs):
     result = metrics(perceptron_runs / "separable")
     final = result["metrics"]
@@ -65,12 +66,14 @@ def test_the_perceptron_converges_on_separable_points_within_the_bound(perceptro
     assert result["epochs"] < 100  # it stopped at the first epoch without a mistake
 
 
+@pytest.mark.slow
 def test_no_line_separates_xor_but_a_one_hidden_layer_mlp_does(perceptron_runs):
     xor = metrics(perceptron_runs / "xor")["metrics"]
     assert xor["train/acc"] < 1.0 and "bound" not in xor
     assert metrics(perceptron_runs / "mlp_xor")["metrics"]["train/acc"] == 1.0
 
 
+@pytest.mark.slow
 def test_the_decision_boundaries_figure_is_linked_from_the_summary(perceptron_runs):
     assert (perceptron_runs / "decision_boundaries.png").stat().st_size > 10_000
     assert "(decision_boundaries.png)" in (perceptron_runs / "summary.md").read_text()

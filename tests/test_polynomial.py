@@ -74,6 +74,7 @@ def test_bad_settings_name_the_argument(kwargs, named):
         PolynomialData(**kwargs)
 
 
+@pytest.mark.slow
 def test_polynomial_underfits_fits_and_draws_its_capacity_curve(logdir):
     # The book's settings; a capacity curve over degrees 1 (underfit), 3 (normal) and 19.
     members = {"underfit": {"data.degree": 1}, "normal": {"data.degree": 3}}

@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import run_cli
 
+from experiments.engine import cli
 from experiments.engine.study import Study
 
 MEMBERS = {"scratch": {"model.style": "scratch"}, "concise": {"model.style": "concise"}}
@@ -35,6 +36,7 @@ def table(study) -> list[str]:
     return [line for line in (study / "summary.md").read_text().splitlines() if line[:1] == "|"]
 
 
+@pytest.mark.slow
 def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_path):
     together, apart = tmp_path / "together", tmp_path / "apart"
     assert run_cli("linear_regression", "--fast", logdir=together).returncode == 0
@@ -64,3 +66,18 @@ def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_
     assert [row["member"] for row in summary] == ["scratch", "concise"]
     assert table(study) == table(expected)
     assert "not finished" not in (study / "summary.md").read_text().lower()
+
+
+def test_a_study_runs_in_process_writes_its_members_and_summary_and_reruns_reuse_them(
+        tmp_path, capsys):
+    logdir = tmp_path / "runs"
+    assert cli.main(["linear_regression", "--fast", "--logdir", str(logdir)]) == 0
+    study = logdir / "linear_regression"
+    rows = json.loads((study / "summary.json").read_text())
+    assert [row["member"] for row in rows] == ["scratch", "concise"]
+    assert all(row["status"] == "completed" and row["epochs"] == 2 for row in rows)
+    first = (study / "concise" / "metrics.json").read_text()
+    capsys.readouterr()
+    assert cli.main(["linear_regression", "--fast", "--logdir", str(logdir)]) == 0
+    assert capsys.readouterr().out.count("finished earlier (completed): reusing") == 2
+    assert (study / "concise" / "metrics.json").read_text() == first

@@ -23,6 +23,7 @@ def test_the_high_dimensional_data_is_the_books():
     assert [len(data.splits[s]) for s in ("train", "val")] == [20, 100]
 
 
+@pytest.mark.slow
 def test_weight_decay_shrinks_w_and_rescues_validation(logdir):
     # Every declared member at the book's settings; one λ of the sweep.
     done = run_cli("weight_decay", "--study.grid", '{"model.weight_decay": [1]}', logdir=logdir)

@@ -24,9 +24,9 @@ Runs the named experiments (all of them, in course order, when none is named).
   --list                  the experiments: name, chapter, description
   NAME --help             an experiment's settings, types and defaults
   NAME --print_config     its resolved settings as YAML
-  --logdir DIR            where run folders go (default: runs)
+  --logdir DIR            where run folders go (default: runs; runs-fast with --fast)
   --seed N                default 0: same seed, same numbers on CPU
-  --fast                  smoke mode: tiny epochs and batches
+  --fast                  smoke mode: tiny epochs and batches, kept apart in runs-fast
   --overwrite             replace earlier runs whose settings differ
   --config FILE           YAML merged over the experiment's defaults
   --model.KEY V  --data.KEY V  --trainer.KEY V  --study.KEY V   single settings

@@ -26,6 +26,7 @@ from experiments.engine.errors import ConfigError, constructor_message, short_me
 from experiments.engine.plan import Member, Plan
 from experiments.engine.registry import Experiment
 from experiments.engine.study import Study
+from experiments.engine.trainer import build_trainer
 from modules import FitModule
 
 # fitlab's own Trainer defaults; any of them can be overridden with --trainer.KEY.
@@ -38,6 +39,9 @@ TRAINER_DEFAULTS = {
     # the book's settings assume. Scale out with --trainer.devices N (see the README).
     "devices": 1,
 }
+# Where run folders go unless --logdir says: smoke runs apart, so that a real run in
+# runs/ never finds a smoke run's other settings in its folders.
+LOGDIR, FAST_LOGDIR = "runs", "runs-fast"
 # Smoke mode: a taste of every member, not a result.
 FAST = {
     "trainer.max_epochs": 2,
@@ -110,7 +114,8 @@ def build_parser(experiment: Experiment) -> LightningArgumentParser:
         allow_abbrev=False,  # --overw is a typo, not a request to --overwrite
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML merged over the defaults")
-    parser.add_argument("--logdir", type=str, default="runs", help="where run folders go")
+    parser.add_argument("--logdir", type=str | None, default=None,
+                        help=f"where run folders go (default: {LOGDIR}; {FAST_LOGDIR} with --fast)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers on CPU")
     parser.add_argument("--fast", action="store_true", help="smoke mode: tiny epochs and batches")
     parser.add_argument(
@@ -155,7 +160,7 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     fast = as_options(FAST) if base.fast else []
     if base.fast and base.study.init_args.seeds > FAST_SEEDS:  # your --study.seeds still wins
         base = parse(parser, [*defaults, f"--study.seeds={FAST_SEEDS}", *options])
-    folder = Path(base.logdir) / experiment.name
+    folder = Path(base.logdir or (FAST_LOGDIR if base.fast else LOGDIR)) / experiment.name
     try:
         study = parser.instantiate_classes(Namespace(study=base.study)).study
         selected = study.selected_members()
@@ -169,9 +174,32 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     for member in result.members:
         # Construct once now so a bad value fails before anything runs or is written.
         try:
-            _, _, trainer_args = result.instantiate(member)
-            L.Trainer(**trainer_args, logger=False)  # e.g. max_epochs -2, an absent GPU
+            model, data, trainer_args = result.instantiate(member)
+            # As the runner builds it (writing nothing yet): e.g. max_epochs -2, an absent GPU.
+            trainer, _ = build_trainer(result, member, trainer_args, study.callbacks())
+            check_together(study, model, data, trainer, options)
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.name}: {message}") from None
     return study, result
+
+
+def check_together(study: Study, model: FitModule | None, data: L.LightningDataModule | None,
+                   trainer: L.Trainer, options: list[str]) -> None:
+    """Settings valid one by one that cannot work together: refused now (ValueError), not
+    as a traceback in every member's fit."""
+    given = " ".join(sorted({o.partition("=")[0] for o in options if o.startswith("--data.")}))
+    shapes = (("num_inputs", "num_inputs", "inputs per example"),
+              ("num_outputs", "num_classes", "classes"))
+    for model_key, data_key, what in shapes:
+        wanted = model.hparams.get(model_key) if model is not None else None
+        got = getattr(data, data_key, None)
+        if wanted is not None and got is not None and wanted != got:
+            raise ValueError(
+                f"--model.{model_key} is {wanted} but the data ({type(data).__name__}"
+                f"{', ' + given if given else ''}) gives {got} {what}; set --model.{model_key}"
+                f" {got}, or data settings that give {wanted}")
+    if trainer.world_size > 1 and study.one_process:
+        raise ValueError(
+            f"--trainer.devices/--trainer.num_nodes give {trainer.world_size} processes, but "
+            f"{study.one_process}; run it on one device (--trainer.devices 1)")

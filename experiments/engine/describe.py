@@ -55,10 +55,10 @@ def describe(plan: Plan) -> str:
         *(f"  --trainer.{k:<20} {v}" for k, v in changed.items()),
         "",
         "run options:",
-        "  --logdir DIR      where run folders go (runs)",
+        "  --logdir DIR      where run folders go (runs; runs-fast with --fast)",
         "  --seed N          the training seed (0): same seed, same numbers on CPU",
-        "  --fast            smoke mode: 2 epochs of 4 batches; use another --logdir than",
-        "                    your real runs",
+        "  --fast            smoke mode: 2 epochs of 4 batches, into runs-fast unless",
+        "                    --logdir says otherwise",
         "  --overwrite       replace earlier runs in the folders whose settings differ",
         "  --print_config    the resolved settings as YAML, then exit",
     ]

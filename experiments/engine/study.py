@@ -53,6 +53,10 @@ def sweep(plan: Plan, *keys: str) -> list[Member]:
 
 
 class Study:
+    # Why the study cannot run as one process per device (DDP), where it cannot: the plan
+    # then refuses more than one device with this reason.
+    one_process: str | None = None
+
     def __init__(
         self,
         members: dict[str, dict[str, Any]] | None = None,
@@ -137,11 +141,17 @@ class Study:
         results, started = [], time.perf_counter()
         for i, member in enumerate(members):
             report.progress(plan.experiment.name, member.name, i, len(members), started)
-            results.append(run_member(plan, member, member_metrics=self.member_metrics))
+            results.append(run_member(plan, member, extra_callbacks=self.callbacks(),
+                                      member_metrics=self.member_metrics))
             # A Trainer, its model and its datamodule refer to one another, so only the
             # cycle collector frees them: do it now, before the next member loads its data.
             gc.collect()
         return results
+
+    def callbacks(self) -> list[L.Callback]:
+        """The experiment's own callbacks, fresh for each member's Trainer; they join
+        fitlab's (checkpoint, ...) and the user's --trainer.callbacks, replacing none."""
+        return []
 
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         """The study's own final numbers of a trained member, for its metrics.json."""

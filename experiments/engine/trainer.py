@@ -56,6 +56,9 @@ def build_trainer(
 ) -> tuple[L.Trainer, LastMetrics]:
     """The member's Trainer (its --trainer settings plus fitlab's logger, checkpoint and
     progress bar) and the callback that keeps its last logged metrics."""
+    if trainer_args.get("enable_checkpointing") is False:
+        raise ValueError("--trainer.enable_checkpointing false: every fitlab run saves "
+                         "checkpoints/last.ckpt to resume from; leave the setting out")
     logger = TensorBoardLogger(
         save_dir=plan.folder.parent,
         name=plan.experiment.name,

@@ -14,6 +14,8 @@ from modules import LinearRegression, SoftmaxRegression
 
 
 class Foundations(Study):
+    one_process = "foundations checks identities in one process and trains nothing"
+
     def __init__(self, tolerance: float = 1e-6, **kwargs):
         """
         Args:
@@ -21,6 +23,13 @@ class Foundations(Study):
         """
         super().__init__(**kwargs)
         self.tolerance = tolerance
+
+    def selected_members(self) -> dict[str, dict]:
+        # The checks are one table made in seconds: there is no member to pick or to wait for.
+        if self.member is not None or self.report_only:
+            raise ValueError("--study.member and --study.report_only do not apply: its checks "
+                             "run together in seconds; leave them unset")
+        return super().selected_members()
 
     def run(self, plan: Plan) -> list[dict]:
         # gradcheck runs on the project's own models, at the book's sizes.

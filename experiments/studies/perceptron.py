@@ -21,6 +21,12 @@ class TheoremBound(L.Callback):
 
 
 class PerceptronStudy(Study):
+    one_process = ("the perceptron updates after each misclassified point, and each rank "
+                   "would update apart from the others")
+
+    def callbacks(self) -> list[L.Callback]:
+        return [TheoremBound()]
+
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         trained = [(m, r) for m, r in zip(plan.members, results, strict=True)
                    if m.checkpoint.exists()]

@@ -1,0 +1,134 @@
+"""The command line in process: --list, --help, an experiment's --help (describe) and
+--print_config; and the small engine pieces under it: the registry, error messages,
+atomic files, flattened settings and torch threads."""
+
+import os
+
+import pytest
+import torch
+
+from experiments.engine import cli, config, errors, files, plan, registry, threads
+from experiments.engine.describe import describe, type_name
+
+COURSE = ["foundations", "linear_regression", "softmax_regression", "loss_functions",
+          "perceptron", "mlp", "polynomial", "kfold", "capacity", "weight_decay"]
+
+
+def test_the_registry_lists_every_experiment_in_course_order_with_its_header():
+    assert registry.names() == COURSE
+    experiment = registry.load("softmax_regression")
+    assert experiment.chapter == "8" and "Fashion-MNIST" in experiment.description
+    assert "chapter" not in experiment.defaults and "model" in experiment.defaults
+
+
+def test_list_prints_name_chapter_and_description_in_course_order(capsys):
+    assert cli.main(["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == COURSE
+    assert lines[2].split()[1:3] == ["ch.", "8"]
+
+
+def test_help_without_a_name_is_the_usage(capsys):
+    assert cli.main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: python experiments/run.py")
+
+
+def test_an_experiments_help_lists_its_settings_types_values_and_members(capsys):
+    assert cli.main(["mlp", "--help", "--model.lr", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "--model.lr                   float" in out and "0.3" in out
+    assert "--model.activation           relu|sigmoid|tanh        relu" in out
+    assert "members: scratch, relu, sigmoid, tanh, tuned" in out
+    assert "--trainer.max_epochs" in out and "runs-fast with --fast" in out
+
+
+def test_describe_reads_the_plan_it_is_given(tmp_path):
+    _, planned = config.plan(registry.load("loss_functions"), ["--logdir", str(tmp_path)])
+    text = describe(planned)
+    assert text.startswith("usage: python experiments/run.py loss_functions")
+    assert "data: datamodules.LinearRegressionData" in text and "--data.outliers" in text
+    assert "members: l2, l1, huber" in text
+
+
+@pytest.mark.parametrize("annotation, name", [
+    (float, "float"), (int | None, "int|None"), (type(None), "None"), (list[int], "list[int]"),
+])
+def test_type_names_read_as_the_command_line_takes_them(annotation, name):
+    assert type_name(annotation) == name
+
+
+def test_print_config_prints_the_resolved_settings_and_exits(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["softmax_regression", "--print_config", "--model.lr", "0.3"])
+    assert done.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "class_path: modules.SoftmaxRegression" in out and "lr: 0.3" in out
+
+
+def test_an_unknown_experiment_is_refused_with_a_suggestion(capsys):
+    assert cli.main(["softmax_regresion"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'softmax_regresion' (did you mean softmax_regression" in err
+
+
+def test_names_and_options_are_split_at_the_first_option():
+    assert cli.split(["mlp", "kfold", "--fast", "x"]) == (["mlp", "kfold"], ["--fast", "x"])
+
+
+@pytest.mark.parametrize("expected, readable", [
+    ("typing.Literal['sgd', 'adam']", "one of sgd, adam"),
+    ("<class 'float'>", "a float"),
+    ("<class 'modules.mlp.MLP'>", "a MLP"),
+])
+def test_error_types_read_as_words(expected, readable):
+    assert errors.readable_type(expected) == readable
+
+
+def test_a_constructors_own_reason_is_picked_out_of_jsonargparses_report():
+    report = ("Problem with given class_path 'modules.MLP':\n"
+              "  - 'NoneType' object is not callable\n  - dropout must be in [0, 1), got 1.0\n")
+    assert errors.constructor_message(report) == "dropout must be in [0, 1), got 1.0"
+    assert errors.constructor_message("one line\nand more") == "one line"
+
+
+def test_write_atomically_replaces_whole_and_leaves_nothing_when_it_fails(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    files.write_atomically(path, "old")
+    files.write_atomically(path, b"new")
+    assert path.read_text() == "new"
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        files.write_atomically(path, "never")
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_flat_gives_the_command_lines_keys():
+    nested = {"model": {"class_path": "modules.MLP", "init_args": {"lr": 0.1}},
+              "trainer": {"max_epochs": 3}, "seed": 0}
+    assert plan.flat(nested) == {"model.class_path": "modules.MLP", "model.lr": 0.1,
+                                 "trainer.max_epochs": 3, "seed": 0}
+
+
+def test_a_members_settings_leave_out_how_it_is_run(tmp_path):
+    _, planned = config.plan(registry.load("linear_regression"), ["--logdir", str(tmp_path)])
+    member = planned.members[0]
+    assert member.checkpoint == tmp_path / "linear_regression" / "scratch/checkpoints/last.ckpt"
+    assert not set(member.settings()) & set(plan.RUN_KEYS)
+    assert member.settings()["model"]["init_args"]["style"] == "scratch"
+
+
+def test_torch_takes_half_the_cores_unless_omp_num_threads_says(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        threads.set_torch_threads()
+        assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)
+        torch.set_num_threads(3)
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        threads.set_torch_threads()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

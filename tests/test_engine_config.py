@@ -1,0 +1,69 @@
+"""Settings precedence and planning, in process: experiment YAML < the member's overrides
+< --fast < the user's --config files and options (the user has the last word)."""
+
+from pathlib import Path
+
+import pytest
+
+from experiments.engine import config, registry
+
+
+def planned(name: str, *options: str) -> dict[str, dict]:
+    """member -> its resolved settings (as config.yaml holds them), for `run.py NAME OPTIONS`."""
+    _, plan = config.plan(registry.load(name), list(options))
+    return {m.name: m.settings() for m in plan.members}
+
+
+def epochs(settings: dict) -> int:
+    return settings["trainer"]["max_epochs"]
+
+
+def momentum(settings: dict) -> float:
+    return settings["model"]["init_args"]["momentum"]
+
+
+def test_a_members_overrides_beat_the_experiments_yaml():
+    members = planned("softmax_regression")
+    assert epochs(members["concise"]) == 10 and momentum(members["concise"]) == 0  # YAML
+    assert epochs(members["tuned"]) == 15 and momentum(members["tuned"]) == 0.9  # member
+    assert members["scratch"]["model"]["init_args"]["style"] == "scratch"
+
+
+def test_fast_beats_the_members_overrides():
+    members = planned("softmax_regression", "--fast")
+    assert {epochs(s) for s in members.values()} == {2}  # tuned's 15 too
+    assert {s["trainer"]["limit_train_batches"] for s in members.values()} == {4}
+    assert momentum(members["tuned"]) == 0.9  # --fast limits the run, not the model
+
+
+def test_the_users_options_beat_fast_and_the_members(tmp_path: Path):
+    members = planned("softmax_regression", "--fast", "--trainer.max_epochs", "3",
+                      "--model.weight_decay", "0.01")
+    assert {epochs(s) for s in members.values()} == {3}  # beats --fast's 2 and tuned's 15
+    assert {s["model"]["init_args"]["weight_decay"] for s in members.values()} == {0.01}
+    file = tmp_path / "mine.yaml"
+    file.write_text("trainer:\n  max_epochs: 5\nmodel:\n  init_args:\n    lr: 0.3\n")
+    members = planned("softmax_regression", "--fast", "--config", str(file))
+    assert {epochs(s) for s in members.values()} == {5}
+    assert {s["model"]["init_args"]["lr"] for s in members.values()} == {0.3}
+
+
+def test_later_user_options_beat_earlier_ones():
+    members = planned("linear_regression", "--model.lr", "0.1", "--model.lr", "0.2")
+    assert {s["model"]["init_args"]["lr"] for s in members.values()} == {0.2}
+
+
+def test_fast_runs_go_to_their_own_logdir_unless_one_is_given(tmp_path: Path):
+    def folder(*options: str) -> Path:
+        return config.plan(registry.load("foundations"), list(options))[1].folder
+    assert folder() == Path("runs/foundations")
+    assert folder("--fast") == Path("runs-fast/foundations")
+    assert folder("--fast", "--logdir", str(tmp_path)) == tmp_path / "foundations"
+
+
+@pytest.mark.slow  # parsing takes ~0.3 s a member, and there are 76
+@pytest.mark.parametrize("name", registry.names())
+def test_every_experiment_plans_every_member_with_its_defaults(name):
+    study, plan = config.plan(registry.load(name), [])
+    assert [m.name for m in plan.members] == list(study.all_members())
+    assert all(m.folder == plan.folder / m.name for m in plan.members)

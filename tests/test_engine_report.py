@@ -1,0 +1,89 @@
+"""A study's report in process: summary rows, the Markdown table, summary.json/.md, the
+figures, and what goes to TensorBoard beside Lightning's scalars (board)."""
+
+import json
+
+from matplotlib.figure import Figure as MplFigure
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from torch.utils.tensorboard import SummaryWriter
+
+from experiments.engine import board, config, registry, report
+
+
+def result(member: str, loss: float, **extra) -> dict:
+    return {"member": member, "status": "completed", "epochs": 3,
+            "metrics": {"val/loss": loss, "weights": [1.0, 2.0], **extra}}
+
+
+def linear_regression(tmp_path, *options: str):
+    return config.plan(registry.load("linear_regression"), ["--logdir", str(tmp_path), *options])[1]
+
+
+def test_rows_hold_the_settings_that_vary_the_scalar_metrics_and_the_studys_columns(tmp_path):
+    plan = linear_regression(tmp_path)
+    rows = report.rows(plan, [result("scratch", 0.5), result("concise", 0.25)],
+                       columns={"concise": {"verdict": "best"}})
+    assert rows[0] == {"member": "scratch", "status": "completed", "model.style": "scratch",
+                       "epochs": 3, "val/loss": 0.5}  # the list of weights is no column
+    assert rows[1]["model.style"] == "concise" and rows[1]["verdict"] == "best"
+
+
+def test_settings_all_members_share_are_not_columns(tmp_path):
+    members = '{"a": {"model.lr": 0.1}, "b": {"model.lr": 0.1, "model.bias": false}}'
+    plan = linear_regression(tmp_path, "--study.members", members)
+    assert report.varying_settings(plan) == {"a": {"model.bias": True},
+                                             "b": {"model.bias": False}}
+
+
+def test_the_table_is_markdown_with_a_cell_per_column_and_escaped_bars():
+    lines = report.table([{"member": "a|b", "loss": 0.123456}, {"member": "c", "acc": 1}])
+    assert lines == ["| member | loss | acc |", "|---|---|---|",
+                     "| a\\|b | 0.1235 |  |", "| c |  | 1 |"]
+
+
+def test_clock_and_progress(capsys):
+    assert report.clock(3725.4) == "1:02:05"
+    report.progress("mlp", "relu", 1, 4, started=0.0)
+    assert capsys.readouterr().out.startswith("[2/4] mlp/relu · ")
+
+
+def test_the_summary_holds_the_rows_the_notes_and_links_its_figures(tmp_path, capsys):
+    plan = linear_regression(tmp_path)
+    results = [result("scratch", 0.5), {**result("concise", 0.25), "status": "diverged",
+                                        "message": "loss became nan in epoch 2"}]
+    figure = MplFigure()
+    figure.subplots().plot([0, 1], [1, 0])
+    report.write_summary(plan, results, [report.Figure("curve", "A falling line", figure)],
+                         notes="How to read it.")
+    summary = json.loads((plan.folder / "summary.json").read_text())
+    assert summary == report.rows(plan, results)
+    md = (plan.folder / "summary.md").read_text()
+    assert "| scratch | completed | scratch | 3 | 0.5 |" in md
+    assert "- **concise** diverged: loss became nan in epoch 2" in md
+    assert "How to read it." in md and "![A falling line](curve.png)" in md
+    assert (plan.folder / "curve.png").stat().st_size > 1000
+    assert "| concise | diverged | concise | 3 | 0.25 |" in capsys.readouterr().out
+
+
+def summaries(folder) -> dict[str, list]:
+    """plugin name -> the summary values written with it, from every event file there."""
+    found: dict[str, list] = {}
+    for path in folder.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                found.setdefault(value.metadata.plugin_data.plugin_name, []).append(value)
+    return found
+
+
+def test_board_writes_the_custom_scalars_layout_and_hparams_without_extra_scalars(tmp_path):
+    writer = SummaryWriter(log_dir=str(tmp_path))
+    board.add_layout(writer, ["acc", "loss"])
+    board.add_hparams(writer, {"model.lr": 0.1, "model.num_hiddens": [256]}, {"val/acc": 0.8})
+    writer.close()
+    found = summaries(tmp_path)
+    layout = found["custom_scalars"][0].tensor.string_val[0].decode()
+    for tag in ("train/acc", "val/acc", "test/acc", "train/loss", "val/loss"):
+        assert tag in layout
+    hparams = b"".join(v.metadata.plugin_data.content for v in found["hparams"])
+    assert b"model.lr" in hparams and b"model.num_hiddens" in hparams and b"val/acc" in hparams
+    assert "scalars" not in found  # no stray point at step 0 on any curve
