@@ -39,7 +39,7 @@ class LossFunctions(RegressionStudy):
             _, data = plan.trained(plan.members[0])
             caption = ("The training data with its outliers and the line each loss fitted, "
                        "along x₁ (the label less the true x₂ part), beside the truth (dashed)")
-            figures.append(report.Figure("fits", caption, fits_figure(data, fits)))
+            figures.insert(0, report.Figure("fits", caption, fits_figure(data, fits)))
         return figures
 
 

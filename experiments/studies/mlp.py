@@ -18,7 +18,7 @@ class MLPStudy(FashionStudy):
             "relu, sigmoid and tanh (solid) with their derivatives from autograd (dashed)",
             activation_panels(),
         )
-        return [activations, *super().figures(plan, results)]
+        return [*super().figures(plan, results), activations]
 
 
 def activation_panels() -> Figure:
