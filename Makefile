@@ -12,8 +12,10 @@ run: setup data
 test: setup data
 	$(BIN)/python -m pytest
 
+# What `make run` wrote; `make tensorboard LOGDIR=runs/capacity` opens one experiment.
+LOGDIR ?= runs
 tensorboard: setup
-	$(BIN)/tensorboard --logdir runs --host localhost
+	$(BIN)/tensorboard --logdir $(LOGDIR) --host localhost
 
 lint: setup
 	$(BIN)/ruff check .

@@ -95,6 +95,6 @@ def test_the_mlp_experiment_runs_every_member_and_draws_its_figures(logdir):
         assert result["status"] == "completed" and result["epochs"] == 2
         assert result["metrics"]["val/loss"] < math.log(10), member
     summary = (study / "summary.md").read_text()
-    for figure in ("activations", "predictions"):
+    for figure in ("curves", "activations", "confusion", "misclassified"):
         assert (study / f"{figure}.png").stat().st_size > 10_000
         assert f"({figure}.png)" in summary

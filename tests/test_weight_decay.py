@@ -34,7 +34,7 @@ def test_weight_decay_shrinks_w_and_rescues_validation(logdir):
     assert free["w_norm"] > 5 and decayed["w_norm"] < 1  # the book: ≈ 13 and ≈ 0.36
     assert free["val/loss"] > 10 * decayed["val/loss"]
     # For plain SGD the L2 penalty and the optimizer's weight_decay are the same update.
-    assert final["penalty"]["w_norm"] == pytest.approx(final["sgd"]["w_norm"], rel=1e-4)
+    assert final["wd=3"]["w_norm"] == pytest.approx(final["sgd"]["w_norm"], rel=1e-4)
     assert final["adamw"]["w_norm"] < 1
     # The MLP: weight decay narrows the gap between train and validation.
     gap = {name: final[name]["val/loss"] - final[name]["train/loss"]

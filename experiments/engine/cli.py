@@ -11,7 +11,7 @@ import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import config, registry, runner
+from experiments.engine import config, index, registry, runner
 from experiments.engine.describe import describe
 from experiments.engine.errors import ConfigError, suggest
 from experiments.engine.plan import Plan
@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return 130
     if rank_zero_only.rank == 0:  # under DDP every rank gets here
-        print(f"\nTensorBoard: tensorboard --logdir {plans[0][1].folder.parent}")
+        logdir = plans[0][1].folder.parent
+        if path := index.write_index(logdir):
+            print(f"\nEvery experiment in {logdir}: {path}")
+        # One experiment named: its own folder, so TensorBoard opens on its runs alone.
+        shown = plans[0][1].folder if len(plans) == 1 else logdir
+        print(f"TensorBoard: tensorboard --logdir {shown}")
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed else 0

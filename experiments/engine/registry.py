@@ -21,12 +21,15 @@ class Experiment:
     order: int  # position in the course; `run.py` with no names runs them in this order
     description: str
     defaults: dict  # the settings, without the header
+    # The book's own numbers, shown beside ours in runs/index.md: each {metric, value,
+    # where} and, to compare one member rather than the best on validation, its member.
+    book: tuple = ()
 
 
 def load(name: str) -> Experiment:
     raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     header = {key: raw.pop(key) for key in HEADER}
-    return Experiment(name=name, defaults=raw, **header)
+    return Experiment(name=name, defaults=raw, book=tuple(raw.pop("book", ())), **header)
 
 
 def names() -> list[str]:

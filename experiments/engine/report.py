@@ -5,17 +5,19 @@ Under DDP every rank runs the study; only rank 0 (Lightning's rank_zero_only) sa
 writes any of it.
 """
 
+import io
 import json
+import textwrap
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure as MplFigure
-from torch.utils.tensorboard import SummaryWriter
 
+from experiments.engine import board
 from experiments.engine.files import write_atomically
-from experiments.engine.plan import Plan, flat
+from experiments.engine.plan import Member, Plan, flat
 
 
 @dataclass
@@ -67,16 +69,143 @@ def rows(plan: Plan, results: list[dict], columns: dict[str, dict] | None = None
     ]
 
 
-def cell(value) -> str:
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+# Short column names for the settings studies vary; any other key shows its last part
+# (`data.degree` -> `degree`).
+SHORT_NAMES = {
+    "model.num_hiddens": "width",
+    "model.weight_decay": "λ",
+    "data.train_size": "train size",
+    "trainer.max_epochs": "max epochs",
+    "model.num_inputs": "inputs",
+}
+MAX_COLUMNS = 12  # a table wider than this does not read on one screen
+STAGE_ORDER = ("train/", "val/", "test/")
+
+
+def short_name(key: str) -> str:
+    return SHORT_NAMES.get(key, key.rpartition(".")[2])
+
+
+def number(value: float, scientific: bool) -> str:
+    """4 significant figures; `1.724e-4` when the column needs scientific notation."""
+    if scientific and value != 0:
+        mantissa, _, exponent = f"{value:.3e}".partition("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:.4g}"
+
+
+def needs_scientific(values) -> bool:
+    """One notation per column: scientific when any value is below 1e-3 or above 1e5, so
+    `8.125e-6` never stands beside `0.0001724`."""
+    return any(isinstance(v, float) and v != 0 and not 1e-3 <= abs(v) < 1e5 for v in values)
+
+
+def cell(value, scientific: bool = False) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float):
+        text = number(value, scientific)
+    elif isinstance(value, (list, tuple)):
+        text = ",".join(str(v) for v in value)
+    else:
+        text = str(value)
     return text.replace("|", "\\|")  # a literal | would split the Markdown cell
 
 
-def table(rows: list[dict]) -> list[str]:
-    """A Markdown table of the rows (columns in first-seen order)."""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+def shown_value(row: dict, key: str, scientific: bool) -> str:
+    """A metric as `mean ± se` where the row averages seeds, with the Wilson interval of an
+    accuracy as `[lo, hi]` where it has one."""
+    text = cell(row.get(key), scientific)
+    if isinstance(row.get(f"{key}_se"), float):
+        text += f" ± {row[f'{key}_se']:.2g}"
+    if isinstance(row.get(f"{key}_lo"), float) and isinstance(row.get(f"{key}_hi"), float):
+        text += f" [{row[f'{key}_lo']:.3f}, {row[f'{key}_hi']:.3f}]"
+    return text
+
+
+def table(rows: list[dict], columns: list[str] | None = None,
+          names: dict[str, str] | None = None) -> list[str]:
+    """A Markdown table of the rows: `columns` (all, in first-seen order, by default),
+    headed by `names` where given."""
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    names = names or {}
+    scientific = {c: needs_scientific(row.get(c) for row in rows) for c in columns}
+    lines = ["| " + " | ".join(names.get(c, c) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(shown_value(row, c, scientific[c]) for c in columns) + " |"
+              for row in rows]
+    return lines
+
+
+def kind(member: Member | None) -> str:
+    """What kind of member it is: its model on its data (`MLP on FashionMNISTDataModule`)."""
+    if member is None:
+        return ""
+    model, data = member.config.model.class_path, member.config.data.class_path
+    return f"{model.rpartition('.')[2]} on {data.rpartition('.')[2]}"
+
+
+def varies(rows: list[dict], key: str) -> bool:
+    return len({repr(row.get(key)) for row in rows}) > 1
+
+
+def columns_of(rows: list[dict], settings: set[str]) -> list[str]:
+    """The columns worth reading in one group of rows, at most MAX_COLUMNS: the member,
+    its status if any did not complete, the settings that vary (no class paths), then the
+    study's own columns (verdicts), validation, test and train metrics, the rest."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    derived = tuple(f"_{suffix}" for suffix in ("se", "lo", "hi"))
+    metrics = [k for k in keys if k not in settings and k not in ("member", "status", "epochs",
+               "seeds") and not k.endswith(derived) and any(row.get(k) is not None
+                                                            for row in rows)]
+    own = [k for k in metrics if all(isinstance(row.get(k, ""), str) for row in rows)]
+    train, val, test = ([k for k in metrics if k.startswith(stage) and k not in own]
+                        for stage in STAGE_ORDER)
+    rest = [k for k in metrics if k not in own + train + val + test]
+    head = [
+        "member",
+        *(["status"] if any(row.get("status") != "completed" for row in rows) else []),
+        *[k for k in keys if k in settings and not k.endswith("class_path") and varies(rows, k)],
+        *(["epochs"] if varies(rows, "epochs") else []),
+    ]
+    kept = set([*head, *own, *val, *test, *train, *rest][:MAX_COLUMNS])
+    # Read left to right as a run goes: settings, train, val, test, the rest, verdicts.
+    order = [*head, *train, *val, *test, *rest, *own]
+    return [k for k in order if k in kept]
+
+
+def tables(plan: Plan, summary: list[dict]) -> list[tuple[str, list[dict], list[str]]]:
+    """One (title, rows, columns) per kind of member: members of another model or data have
+    other settings and metrics, and share a table only with their own kind."""
+    members = {m.name: m for m in plan.members}
+    settings = {k for values in varying_settings(plan).values() for k in values}
+    groups: dict[str, list[dict]] = {}
+    for row in summary:
+        groups.setdefault(kind(members.get(row["member"])), []).append(row)
+    return [(title if len(groups) > 1 else "", rows, columns_of(rows, settings))
+            for title, rows in groups.items()]
+
+
+def markdown_tables(plan: Plan, summary: list[dict]) -> list[str]:
+    lines = []
+    for title, rows, columns in tables(plan, summary):
+        names = {c: short_name(c) for c in columns}
+        lines += ([f"**{title}**", ""] if title else []) + table(rows, columns, names) + [""]
+    return lines
+
+
+def console_tables(plan: Plan, summary: list[dict]) -> list[str]:
+    """The tables as aligned text, without train metrics: the console's compact version."""
+    lines = []
+    for title, rows, columns in tables(plan, summary):
+        columns = [c for c in columns if not c.startswith("train/")]
+        scientific = {c: needs_scientific(row.get(c) for row in rows) for c in columns}
+        cells = [[short_name(c) for c in columns]]
+        cells += [[shown_value(row, c, scientific[c]) for c in columns] for row in rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        lines += [f"  {title}"] if title else []
+        lines += ["  " + "  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True))
+                  for line in cells]
     return lines
 
 
@@ -84,30 +213,43 @@ def json_text(value) -> str:
     return json.dumps(value, indent=2) + "\n"
 
 
+def png(figure: MplFigure) -> bytes:
+    """The figure as PNG bytes, at a size that reads in summary.md and TensorBoard alike."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 @rank_zero_only
 def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes: str = "",
-                  columns: dict[str, dict] | None = None) -> None:
-    """summary.json, summary.md and the figures, in the study's folder."""
+                  columns: dict[str, dict] | None = None, takeaway: str = "") -> None:
+    """summary.json, summary.md and the figures in the study's folder, and the study's own
+    TensorBoard run there: the figures, summary.md as text, the Custom Scalars layout."""
     folder, experiment = plan.folder, plan.experiment
     folder.mkdir(parents=True, exist_ok=True)
     summary = rows(plan, results, columns)
     write_atomically(folder / "summary.json", json_text(summary))
-    writer = SummaryWriter(log_dir=str(folder))
-    for figure in figures:
-        figure.figure.savefig(folder / f"{figure.name}.png", dpi=120, bbox_inches="tight")
-        writer.add_figure(f"figures/{figure.name}", figure.figure)  # closes it
-    writer.close()
+    images = {figure.name: png(figure.figure) for figure in figures}
+    for name, image in images.items():
+        write_atomically(folder / f"{name}.png", image)
     md = [f"# {experiment.name} (chapter {experiment.chapter})", "", experiment.description, ""]
-    md += table(summary) + [""]
-    for r in results:
-        if r.get("message"):
-            md.append(f"- **{r['member']}** {r['status']}: {r['message']}")
+    if takeaway:
+        md += [f"**Takeaway.** {takeaway}", ""]
+    md += markdown_tables(plan, summary)
+    md += [f"- **{r['member']}** {r['status']}: {r['message']}"
+           for r in results if r.get("message")]
     if notes:
-        md += ["", notes.strip()]
-    for figure in figures:
-        md += ["", f"![{figure.caption}]({figure.name}.png)", "", f"*{figure.caption}*"]
-    md += ["", f"Curves: `tensorboard --logdir {folder.parent}`", ""]
-    write_atomically(folder / "summary.md", "\n".join(md))
+        md += ["", notes.strip(), ""]
+    for figure in figures:  # the caption once, under the figure; the alt text is its name
+        md += [f"![{figure.name}]({figure.name}.png)", "", f"*{figure.caption}*", ""]
+    md += [f"Curves: `tensorboard --logdir {folder}`", ""]
+    text = "\n".join(md)
+    write_atomically(folder / "summary.md", text)
+    members = [m for m in plan.members if m.name in {r["member"] for r in results}]
+    classifies = any("val/acc" in r["metrics"] for r in results)
+    board.write_study(folder, experiment.name, members, classifies, images, text)
     print()
-    print("\n".join(table(summary)))
-    print(f"\n{experiment.name}: {folder / 'summary.md'}")
+    if takeaway:
+        print(textwrap.fill(takeaway, width=100))
+    print("\n".join(console_tables(plan, summary)))
+    print(f"{experiment.name}: {folder / 'summary.md'}")

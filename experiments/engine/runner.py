@@ -22,7 +22,7 @@ import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules import CorruptDataError, DataUnavailableError
-from experiments.engine import board
+from experiments.engine import board, report
 from experiments.engine.errors import ConfigError
 from experiments.engine.files import write_atomically
 from experiments.engine.plan import Member, Plan, flat
@@ -115,7 +115,6 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
             for leftover in member.folder.rglob(".*.tmp"):  # of a write that was killed
                 leftover.unlink()
             write_atomically(member.folder / "config.yaml", yaml.safe_dump(member.settings()))
-            board.add_layout(logger.experiment, sorted(model.train_metrics.keys()))
         # A replaced run starts afresh; until rank 0 removed it, other ranks still see its
         # checkpoint.
         resume = None if replace else last_checkpoint(member)
@@ -150,7 +149,7 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
         result["message"] = message
     if trainer.is_global_zero:
         try:
-            board.add_hparams(logger.experiment, hyperparameters(member), final)
+            board.add_hparams(logger.experiment, hyperparameters(plan, member), final)
             logger.finalize("success")
             text = json.dumps(result, indent=2, allow_nan=False) + "\n"
             write_atomically(member.folder / "metrics.json", text)
@@ -177,9 +176,8 @@ def stage_order(name: str) -> tuple[int, str]:
     return (board.STAGES.index(stage) if stage in board.STAGES else len(board.STAGES), name)
 
 
-def hyperparameters(member: Member) -> dict:
-    """What HPARAMS compares: the model's and data's settings, the seed and the epochs."""
-    settings = flat(member.settings())
-    keep = ("model.", "data.", "seed", "trainer.max_epochs")
-    return {k: v for k, v in settings.items() if k.startswith(keep) and v is not None}
-
+def hyperparameters(plan: Plan, member: Member) -> dict:
+    """What HPARAMS compares: the settings the study varies (constant ones would only bury
+    them), without class paths (the member's name says what it is)."""
+    varying = report.varying_settings(plan).get(member.name, {})
+    return {k: v for k, v in varying.items() if not k.endswith("class_path")}

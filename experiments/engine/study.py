@@ -30,6 +30,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from experiments.engine import aggregate, report
+from experiments.engine.figures import curves_figure
 from experiments.engine.plan import Member, Plan, flat
 from experiments.engine.runner import changed_settings, read_metrics, run_member
 
@@ -198,8 +199,14 @@ class Study:
         done, results = merged(finished, results)
         whole, _ = merged(plan, [])
         notes = "\n\n".join(text for text in (notes, self.notes(done, results)) if text)
-        report.write_summary(whole, results, self.figures(done, results), notes,
-                             self.columns(done, results))
+        figures = [*self.curves(done, results), *self.figures(done, results)]
+        report.write_summary(whole, results, figures, notes, self.columns(done, results),
+                             self.takeaway(done, results))
+
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        """What the study found, in a sentence or two computed from the numbers: the first
+        thing summary.md says."""
+        return ""
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         """Markdown under the summary's table: how to read it (a rule, a choice)."""
@@ -208,6 +215,14 @@ class Study:
     def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
         """member -> extra columns of its summary row (e.g. a verdict)."""
         return {}
+
+    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+        """The book's `plot` of the members' train and val curves by epoch (a study with
+        many members draws the ones that tell its story)."""
+        figure = curves_figure([m for m in plan.members if m.folder.exists()])
+        caption = ("Train (solid) and validation (dashed) curves by epoch of every member, "
+                   "as d2l's `plot` draws them")
+        return [report.Figure("curves", caption, figure)] if figure else []
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         """The study's figures; an experiment's Study subclass draws its own. `results`

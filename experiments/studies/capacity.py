@@ -38,6 +38,18 @@ class Capacity(Study):
                 columns.setdefault(member, {})[f"verdict by {label}"] = verdict
         return columns
 
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        done = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
+        parts = []
+        for keys, of, label in ((WIDTH, width, "hidden units"), (SIZE, train_size,
+                                                                  "training images")):
+            curve = [m for m in sweep(plan, *keys) if m.name in done]
+            if len(curve) >= 2:
+                best = min(curve, key=lambda m: done[m.name]["val/loss"])
+                parts.append(f"over {len(curve)} {label} settings the lowest validation loss "
+                             f"is at {of(best)} ({done[best.name]['val/loss']:.3g})")
+        return ("; ".join(parts).capitalize() + ".") if parts else ""
+
     def notes(self, plan: Plan, results: list[dict]) -> str:
         return (f"{fitting.verdict_rule()} The groups are the two curves: the widths on the "
                 "same images, the training-set sizes at the same width.")

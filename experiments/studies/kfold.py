@@ -9,6 +9,7 @@ from typing import Literal
 from matplotlib.figure import Figure
 
 from experiments.engine import report
+from experiments.engine.figures import curves_figure
 from experiments.engine.plan import Member, Plan
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
@@ -80,6 +81,27 @@ class KFold(RegressionStudy):
         name = f"final,{chosen}"
         overrides = {k: v for k, v in first_fold.overrides.items() if k != "data.fold"}
         return [Member(name, config, plan.folder / name, overrides)]
+
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        scores = self.scores(results)
+        if not scores:
+            return ""
+        chosen = self.choose(scores)
+        final = next((r for r in results if r["member"] == f"final,{chosen}"), None)
+        tested = (f"; refitted on all the training data its test loss is "
+                  f"{final['metrics']['test/loss']:.3g}"
+                  if final and "test/loss" in final["metrics"] else "")
+        return (f"{self.num_folds}-fold cross-validation over {len(scores)} candidates "
+                f"chooses {chosen}{tested}.")
+
+    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+        # Every candidate's first fold and the final fit: all K folds would bury them.
+        drawn = [m for m in plan.members if m.name.endswith(",fold=0")
+                 or m.name.startswith("final,")]
+        figure = curves_figure([m for m in drawn if m.folder.exists()])
+        caption = ("Train (solid) and validation (dashed) loss by epoch of each candidate's "
+                   "first fold and of the final fit")
+        return [report.Figure("curves", caption, figure)] if figure else []
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         scores = self.scores(results)

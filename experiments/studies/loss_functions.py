@@ -18,10 +18,29 @@ TITLES = {
 
 
 class LossFunctions(RegressionStudy):
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        errors = {r["member"]: r["metrics"]["b_err"] for r in results if "b_err" in r["metrics"]}
+        if not errors:
+            return ""
+        outliers = plan.members[0].config.data.init_args.outliers
+        worst, best = max(errors, key=errors.get), min(errors, key=errors.get)
+        listed = ", ".join(f"{name} {error:.2g}" for name, error in errors.items())
+        return (f"With {outliers:.0%} of the labels pushed up by 10–20, the intercept's error "
+                f"is {listed}: {best} resists the outliers best, {worst} is pulled furthest "
+                "towards them.")
+
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         caption = ("Each loss with y = 0 over y' in [-5, 5]: the loss, its likelihood "
                    "exp(-loss) and its gradient (from autograd)")
-        return [report.Figure("losses", caption, loss_panels())]
+        figures = [report.Figure("losses", caption, loss_panels())]
+        fits = {m.name: r["metrics"] for m, r in zip(plan.members, results, strict=True)
+                if "weights" in r["metrics"] and "bias" in r["metrics"]}
+        if fits:
+            _, data = plan.trained(plan.members[0])
+            caption = ("The training data with its outliers and the line each loss fitted, "
+                       "along x₁ (the label less the true x₂ part), beside the truth (dashed)")
+            figures.insert(0, report.Figure("fits", caption, fits_figure(data, fits)))
+        return figures
 
 
 def loss_panels() -> Figure:
@@ -41,4 +60,26 @@ def loss_panels() -> Figure:
         ax.set_xlabel("$y'$")
         ax.set_ylim(-5.5, 5.5)
         ax.legend(fontsize=8, loc="lower right")
+    return figure
+
+
+def fits_figure(data, fits: dict[str, dict]) -> Figure:
+    """y − w₂x₂ against x₁ (the data seen along its first input), with each member's line
+    ŵ₁x₁ + b̂ and the true w₁x₁ + b."""
+    X, y = data.splits["train"].tensors
+    w, b = data.true_w, data.true_b
+    seen = y[:, 0] - X[:, 1:] @ w[1:]
+    x = torch.linspace(X[:, 0].min().item(), X[:, 0].max().item(), 2)
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = figure.subplots()
+    ax.scatter(X[:, 0], seen, s=5, color="grey", alpha=0.5, label="training data")
+    ax.plot(x, w[0] * x + b, "k--", zorder=5, label=f"truth: {w[0]:.2f}·x₁ + {b:.2f}")
+    for name, metrics in fits.items():
+        w1, b1 = metrics["weights"][0], metrics["bias"]
+        ax.plot(x, w1 * x + b1, linewidth=2, label=f"{name}: {w1:.2f}·x₁ + {b1:.2f}")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("y − w₂·x₂")
+    ax.set_title("Linear fits through 10–20 high outliers, one per loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return figure

@@ -27,6 +27,17 @@ class PerceptronStudy(Study):
     def callbacks(self) -> list[L.Callback]:
         return [TheoremBound()]
 
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        parts = []
+        for r in results:
+            m = r["metrics"]
+            if "train/acc" in m:
+                text = f"{r['member']} reaches train acc {m['train/acc']:.2f}"
+                if "updates" in m and "bound" in m:
+                    text += f" after {m['updates']:g} updates (bound {m['bound']:.0f})"
+                parts.append(text)
+        return "; ".join(parts) + "." if parts else ""
+
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         trained = [(m, r) for m, r in zip(plan.members, results, strict=True)
                    if m.checkpoint.exists()]

@@ -40,6 +40,16 @@ class Polynomial(RegressionStudy):
     def all_members(self) -> dict[str, dict]:
         return {name: fitting.with_num_inputs(o) for name, o in super().all_members().items()}
 
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        judged = fitting.verdicts(results)
+        done = {r["member"]: r["metrics"] for r in results if r["member"] in judged}
+        if not done:
+            return ""
+        best = min(done, key=lambda name: done[name]["val/loss"])
+        named = ", ".join(f"{name} {judged[name]}" for name in self.members if name in judged)
+        return (f"The lowest validation loss is {best}'s ({done[best]['val/loss']:.3g}); "
+                f"the book's members: {named}.")
+
     def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
         # One group: every member fits the same examples, whatever its degree or epochs.
         return {m: {"verdict": v}

@@ -3,6 +3,7 @@ w and b are from it (`w_err`, `b_err` in metrics.json)."""
 
 import lightning as L
 
+from experiments.engine.plan import Plan
 from experiments.engine.study import Study
 
 
@@ -22,3 +23,14 @@ class RegressionStudy(Study):
 
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         return truth_errors(model, data)
+
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        """How close each member came to the true w and b, where the data knows them."""
+        known = [r for r in results if "w_err" in r["metrics"]]
+        if not known:
+            return ""
+        errors = "; ".join(
+            f"{r['member']} w_err {r['metrics']['w_err']:.2g}"
+            + (f", b_err {r['metrics']['b_err']:.2g}" if "b_err" in r["metrics"] else "")
+            for r in known)
+        return f"Largest error of the learned w and b against the truth: {errors}."

@@ -1,25 +1,16 @@
 """`weight_decay` (chapter 12, d2l 3.7): weight decay on the book's high-dimensional
 regression (the pair wd=0 / wd=3, a sweep over λ, three ways to apply it) and on an MLP."""
 
-from pathlib import Path
-
 from matplotlib.figure import Figure
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments.engine import report
+from experiments.engine.figures import curves_figure
 from experiments.engine.plan import Plan
 from experiments.engine.study import sweep
 from experiments.studies.regression import RegressionStudy
 
-WAYS = ("penalty", "sgd", "adamw")
-
-
-def curve(folder: Path, tag: str) -> tuple[list[int], list[float]]:
-    """A member's scalar `tag` by epoch, as TensorBoard reads it back."""
-    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    events.Reload()
-    points = events.Scalars(tag) if tag in events.Tags()["scalars"] else []
-    return [p.step for p in points], [p.value for p in points]
+# Each way of applying λ = 3 -> its member (the book's way, the penalty, is wd=3).
+WAYS = {"penalty": "wd=3", "sgd": "sgd", "adamw": "adamw"}
 
 
 def shown(metrics: dict) -> str:
@@ -38,13 +29,33 @@ class WeightDecay(RegressionStudy):
             curves: members whose train and validation curves are drawn side by side.
         """
         super().__init__(**kwargs)
-        self.curves = curves or []
+        self.curves_of = curves or []
+
+    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+        drawn = [m for name in self.curves_of for m in plan.members if m.name == name]
+        figure = curves_figure([m for m in drawn if m.folder.exists()])
+        caption = (f"Train (solid) and validation (dashed) loss by epoch of "
+                   f"{', '.join(m.name for m in drawn)}: weight decay narrows the gap")
+        return [report.Figure("curves", caption, figure)] if figure else []
+
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        done = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
+        lambdas = {m.config.model.init_args.weight_decay: m.name
+                   for m in sweep(plan, "model.weight_decay") if m.name in done}
+        if 0 not in lambdas or len(lambdas) < 2:
+            return ""
+        best = min(lambdas, key=lambda lam: done[lambdas[lam]]["val/loss"])
+        plain, chosen = done[lambdas[0]], done[lambdas[best]]
+        return (f"On the 200-input regression, the λ with the lowest validation loss is "
+                f"{best:g}: val loss {chosen['val/loss']:.3g} against {plain['val/loss']:.3g} "
+                f"without decay, ‖w‖ {chosen['w_norm']:.3g} against {plain['w_norm']:.3g}.")
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         done = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
-        if not all(way in done for way in WAYS):
+        if not all(member in done for member in WAYS.values()):
             return ""
-        numbers = "; ".join(f"{way}: {shown(done[way])}" for way in WAYS)
+        numbers = "; ".join(f"{way} ({member}): {shown(done[member])}"
+                            for way, member in WAYS.items())
         return (
             "**Three ways to apply weight decay** at the same λ. *penalty* adds "
             "λ/2·‖w‖² to the loss SGD minimizes (the book's from-scratch way), so each step "
@@ -61,14 +72,7 @@ class WeightDecay(RegressionStudy):
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         done = {r["member"]: r for r in results if r["status"] == "completed"}
-        folders = {m.name: m.folder for m in plan.members if m.name in done}
         figures = []
-        if drawn := [name for name in self.curves if name in done]:
-            caption = (f"Train and validation loss by epoch of {', '.join(drawn)}: weight "
-                       "decay narrows the gap between them")
-            models = {m.name: m.config.model.class_path for m in plan.members}
-            figure = curves_figure(drawn, folders, models)
-            figures.append(report.Figure("curves", caption, figure))
         lambdas = {m.config.model.init_args.weight_decay: done[m.name]["metrics"]
                    for m in sweep(plan, "model.weight_decay")
                    if "val/loss" in done.get(m.name, {}).get("metrics", {})}
@@ -77,25 +81,6 @@ class WeightDecay(RegressionStudy):
                        "weight decay λ; λ = 0 dotted")
             figures.append(report.Figure("lambda", caption, lambda_figure(lambdas)))
         return figures
-
-
-def curves_figure(names: list[str], folders: dict[str, Path], models: dict[str, str]) -> Figure:
-    """One panel per member; members of the same model class share the loss axis."""
-    figure = Figure(figsize=(3.6 * len(names), 3.4), layout="constrained")
-    first_of: dict[str, object] = {}  # model class -> its first panel
-    for ax, name in zip(figure.subplots(1, len(names), squeeze=False)[0], names, strict=True):
-        if models[name] in first_of:
-            ax.sharey(first_of[models[name]])
-        first_of.setdefault(models[name], ax)
-        for stage, color in (("train", "C0"), ("val", "C1")):
-            ax.plot(*curve(folders[name], f"{stage}/loss"), color=color, label=stage)
-        ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    figure.axes[0].set_ylabel("loss")
-    figure.axes[0].legend(fontsize=8)
-    return figure
 
 
 def lambda_figure(sweep: dict[float, dict]) -> Figure:

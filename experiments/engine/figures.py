@@ -1,0 +1,123 @@
+"""Figures every study can draw: the book's `plot` of train and val curves by epoch, read
+back from the members' event files, and for classifiers of images a confusion matrix and
+a grid of misclassified images."""
+
+from pathlib import Path
+
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from experiments.engine.plan import Member
+
+# What a member's loss measures, by its model's `loss` setting (classifiers: cross-entropy).
+LOSS_UNITS = {"l2": "½·MSE", "l1": "L1 |error|", "huber": "Huber"}
+MAX_LEGEND = 12  # a sweep longer than this names its first members and its last
+
+
+def loss_unit(member: Member) -> str:
+    model = member.config.model
+    if model.class_path.endswith("Perceptron"):
+        return "perceptron criterion"
+    loss = getattr(model.init_args, "loss", None)
+    return LOSS_UNITS.get(loss, "cross-entropy")
+
+
+def read_curves(folder: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """Every scalar of a run folder by epoch, as TensorBoard reads it back."""
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: ([p.step for p in events.Scalars(tag)], [p.value for p in events.Scalars(tag)])
+            for tag in events.Tags()["scalars"]}
+
+
+def spans_decades(values: list[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return len(positive) == len(values) > 0 and max(positive) / min(positive) > 30
+
+
+def curves_figure(members: list[Member]) -> Figure | None:
+    """The book's `plot`: train (solid) and val (dashed) loss by epoch of each member, and
+    accuracy beside it for classifiers; one row of panels per loss unit, so ½·MSE and
+    cross-entropy never share an axis."""
+    curves = {m.name: read_curves(m.folder) for m in members}
+    members = [m for m in members if "train/loss" in curves[m.name]]
+    rows: dict[str, list[Member]] = {}
+    for member in members:
+        rows.setdefault(loss_unit(member), []).append(member)
+    if not rows:
+        return None
+    metrics = {unit: ["loss", *(["acc"] if any("train/acc" in curves[m.name] for m in group)
+                                else [])] for unit, group in rows.items()}
+    columns = max(len(m) for m in metrics.values())
+    figure = Figure(figsize=(5.5 * columns, 3.8 * len(rows)), layout="constrained")
+    axes = figure.subplots(len(rows), columns, squeeze=False)
+    for row, (unit, group) in zip(axes, rows.items(), strict=True):
+        for ax, metric in zip(row, metrics[unit], strict=False):
+            values = []
+            for i, member in enumerate(group):
+                # Many members (a sweep) in order along a colour ramp, a few in distinct ones.
+                color = f"C{i}" if len(group) <= 10 else colormaps["viridis"](i / (len(group) - 1))
+                label = member.name if i < MAX_LEGEND or i == len(group) - 1 else None
+                for stage, style in (("train", "-"), ("val", "--")):
+                    steps, ys = curves[member.name].get(f"{stage}/{metric}", ([], []))
+                    ax.plot(steps, ys, style, color=color, linewidth=1.2,
+                            label=label if stage == "train" else None)
+                    values += ys
+            if metric == "loss" and spans_decades(values):
+                ax.set_yscale("log")
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(unit if metric == "loss" else "accuracy")
+            title = {"loss": f"{unit} loss", "acc": "accuracy"}[metric]
+            ax.set_title(f"{title} by epoch: train solid, val dashed", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, ncols=2 if len(group) > 6 else 1)
+        for ax in row[len(metrics[unit]):]:
+            ax.set_axis_off()
+    return figure
+
+
+def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch.Tensor:
+    """The model's class for each row of X, in batches."""
+    with torch.no_grad():
+        return torch.cat([model(X[i:i + batch]).argmax(1) for i in range(0, len(X), batch)])
+
+
+def confusion_figure(model, data, split: str = "val") -> Figure:
+    """torchmetrics' confusion matrix of the model on a split, rows the true class."""
+    X, y = data.splits[split].tensors
+    matrix = MulticlassConfusionMatrix(num_classes=len(data.classes))
+    matrix.update(predict(model, X), y)
+    figure = Figure(figsize=(9, 8), layout="constrained")
+    ax = figure.subplots()
+    matrix.plot(ax=ax, labels=list(data.classes), cmap="Blues")
+    for text in ax.texts:  # torchmetrics writes counts at 15 pt: too big for 10 classes
+        text.set_fontsize(8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix on the {split} split ({len(y)} images)")
+    return figure
+
+
+def misclassified_figure(model, data, split: str = "test", count: int = 24) -> Figure:
+    """The first `count` images of a split the model gets wrong, true over predicted label."""
+    X, y = data.splits[split].tensors
+    y_hat = predict(model, X)
+    wrong = (y_hat != y).nonzero().flatten()[:count]
+    columns = 8
+    rows = max(1, -(-len(wrong) // columns))
+    figure = Figure(figsize=(columns * 1.5, rows * 1.9), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, i in zip(axes, wrong.tolist(), strict=False):
+        ax.imshow(X[i][0], cmap="gray_r")
+        ax.set_title(f"true: {data.classes[y[i]]}\npred: {data.classes[y_hat[i]]}",
+                     fontsize=8, color="firebrick")
+    figure.suptitle(f"{(y_hat != y).sum().item()} of {len(y)} {split} images misclassified; "
+                    f"the first {len(wrong)}")
+    return figure
