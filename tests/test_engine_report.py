@@ -24,7 +24,7 @@ def test_rows_hold_the_settings_that_vary_the_scalar_metrics_and_the_studys_colu
     rows = report.rows(plan, [result("scratch", 0.5), result("concise", 0.25)],
                        columns={"concise": {"verdict": "best"}})
     assert rows[0] == {"member": "scratch", "status": "completed", "model.style": "scratch",
-                       "epochs": 3, "val/loss": 0.5}  # the list of weights is no column
+                       "epochs": 3, "seeds": 1, "val/loss": 0.5}  # weights, a list: no column
     assert rows[1]["model.style"] == "concise" and rows[1]["verdict"] == "best"
 
 
@@ -38,7 +38,7 @@ def test_settings_all_members_share_are_not_columns(tmp_path):
 def test_the_table_is_markdown_with_a_cell_per_column_and_escaped_bars():
     lines = report.table([{"member": "a|b", "loss": 0.123456}, {"member": "c", "acc": 1}])
     assert lines == ["| member | loss | acc |", "|---|---|---|",
-                     "| a\\|b | 0.1235 |  |", "| c |  | 1 |"]
+                     "| a\\|b | 0.1235 | – |", "| c | – | 1 |"]
 
 
 def test_clock_and_progress(capsys):
@@ -58,11 +58,12 @@ def test_the_summary_holds_the_rows_the_notes_and_links_its_figures(tmp_path, ca
     summary = json.loads((plan.folder / "summary.json").read_text())
     assert summary == report.rows(plan, results)
     md = (plan.folder / "summary.md").read_text()
-    assert "| scratch | completed | scratch | 3 | 0.5 |" in md
+    assert "| scratch | completed | scratch | 0.5 |" in md
     assert "- **concise** diverged: loss became nan in epoch 2" in md
-    assert "How to read it." in md and "![A falling line](curve.png)" in md
+    assert "How to read it." in md and "![curve](curve.png)" in md and "*A falling line*" in md
     assert (plan.folder / "curve.png").stat().st_size > 1000
-    assert "| concise | diverged | concise | 3 | 0.25 |" in capsys.readouterr().out
+    console = capsys.readouterr().out
+    assert "concise" in console and "diverged" in console and "0.25" in console
 
 
 def summaries(folder) -> dict[str, list]:
@@ -75,15 +76,16 @@ def summaries(folder) -> dict[str, list]:
     return found
 
 
-def test_board_writes_the_custom_scalars_layout_and_hparams_without_extra_scalars(tmp_path):
-    writer = SummaryWriter(log_dir=str(tmp_path))
-    board.add_layout(writer, ["acc", "loss"])
-    board.add_hparams(writer, {"model.lr": 0.1, "model.num_hiddens": [256]}, {"val/acc": 0.8})
-    writer.close()
-    found = summaries(tmp_path)
-    layout = found["custom_scalars"][0].tensor.string_val[0].decode()
-    for tag in ("train/acc", "val/acc", "test/acc", "train/loss", "val/loss"):
-        assert tag in layout
+def test_board_writes_the_study_layout_and_hparams_without_extra_scalars(tmp_path):
+    members = linear_regression(tmp_path).members
+    board.write_study(tmp_path, "linear_regression", members, classifies=False, images={},
+                      summary_md="# summary")
+    with SummaryWriter(log_dir=str(tmp_path / "member")) as writer:
+        board.add_hparams(writer, {"model.lr": 0.1, "model.num_hiddens": [256]},
+                          {"val/loss": 0.8})
+    layout = summaries(tmp_path)["custom_scalars"][0].tensor.string_val[0].decode()
+    assert "^train/loss$" in layout and "^val/loss$" in layout and "acc" not in layout
+    found = summaries(tmp_path / "member")
     hparams = b"".join(v.metadata.plugin_data.content for v in found["hparams"])
-    assert b"model.lr" in hparams and b"model.num_hiddens" in hparams and b"val/acc" in hparams
+    assert b"model.lr" in hparams and b"model.num_hiddens" in hparams
     assert "scalars" not in found  # no stray point at step 0 on any curve

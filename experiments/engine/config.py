@@ -171,8 +171,9 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         config = parse(parser, [*defaults, *as_options(overrides), *fast, *options])
         member = Member(name, config, folder / name, overrides, study.is_final(name))
         result.members += result.seeded(member, study.seeds, study.seed_data)
-    for member in result.members:
-        # Construct once now so a bad value fails before anything runs or is written.
+    for member in merged_members(result):
+        # Construct once now so a bad value fails before anything runs or is written (one
+        # seed stands for all: they differ in the seed alone).
         try:
             model, data, trainer_args = result.instantiate(member)
             # As the runner builds it (writing nothing yet): e.g. max_epochs -2, an absent GPU.
@@ -180,8 +181,13 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             check_together(study, model, data, trainer, options)
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
-            raise ConfigError(f"{experiment.name}/{member.name}: {message}") from None
+            raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
+
+
+def merged_members(plan: Plan) -> list[Member]:
+    """The first seed of each member."""
+    return list({m.base_name: m for m in reversed(plan.members)}.values())[::-1]
 
 
 def check_together(study: Study, model: FitModule | None, data: L.LightningDataModule | None,
