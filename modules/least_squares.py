@@ -57,29 +57,22 @@ class Readout(nn.Module):
 
 
 class ClosedForm(FitModule):
-    """A FitModule whose readout is solved in one step. A subclass sets `self.readout` (and
-    `self.net`, the whole model) and may map inputs to `features` and labels to `targets`.
-    """
+    """A FitModule solved in one step: a subclass builds `self.net` (the model) and says in
+    `fit` how to solve for its weights on the whole training split."""
 
     def __init__(self, **kwargs):
         # FitModule's lr steps an optimizer; a closed-form fit has none (1 is a placeholder).
         super().__init__(lr=1.0, **kwargs)
         self.automatic_optimization = False
 
-    def features(self, X: Tensor) -> Tensor:
-        """What the readout is fitted on."""
-        return X
-
-    def targets(self, y: Tensor) -> Tensor:
-        """What the readout is fitted to, with y's leading dimensions."""
-        return y
+    def fit(self, X: Tensor, y: Tensor) -> None:
+        raise NotImplementedError
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         check(self.trainer.num_training_batches == 1,
               f"{type(self).__name__} solves on the whole training split at once: set "
               "data.batch_size to at least the number of training examples")
-        X, y = batch
-        self.readout.fit(self.features(X), self.targets(y))
+        self.fit(*batch)
         # The solve is this run's one step: count it as the (mock) optimizer's, so that
         # global_step is 1 and the checkpoint callback saves the solved weights.
         self.optimizers().step()
@@ -98,8 +91,10 @@ class LeastSquares(ClosedForm):
         check(num_outputs >= 1, f"num_outputs must be >= 1, got {num_outputs}")
         check(redraws >= 1, f"redraws must be >= 1, got {redraws}")
         super().__init__()
-        self.readout = Readout(num_inputs, num_outputs, redraws)
-        self.net = self.readout
+        self.net = Readout(num_inputs, num_outputs, redraws)
+
+    def fit(self, X: Tensor, y: Tensor) -> None:
+        self.net.fit(X, y)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         # y_hat (m, R, k); y (m, k) is shared by every redraw, (m, R, k) is one per redraw.

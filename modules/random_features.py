@@ -17,8 +17,12 @@ from modules.least_squares import ClosedForm, Readout
 
 
 class RandomReLU(nn.Module):
-    """x (N, ...) -> relu(x W), W (num_inputs, num_features) ~ N(0, 1/num_inputs), fixed.
+    """x (N, ...) -> relu((x − μ) W), W (num_inputs, num_features) ~ N(0, 1/num_inputs)
+    fixed, μ the training inputs' mean (fitted, see `center`).
 
+    Centering matters: pixels are never negative, so without it every x·Wⱼ is dominated
+    by the sign of Wⱼ's sum, and some features fire on only one or two training images;
+    their large readout weights then blow up the test images that fire them.
     W comes from the global generator like any initialisation (the run's seed decides it)
     and is rebuilt from that seed rather than saved: at 8000 features it would put 25 MB
     in every checkpoint.
@@ -28,9 +32,14 @@ class RandomReLU(nn.Module):
         super().__init__()
         W = torch.randn(num_inputs, num_features) / math.sqrt(num_inputs)
         self.register_buffer("W", W, persistent=False)
+        self.register_buffer("mean", torch.zeros(num_inputs))
+
+    def center(self, X: Tensor) -> None:
+        """Fit μ to the training inputs X (N, ...)."""
+        self.mean.copy_(X.flatten(1).mean(0))
 
     def forward(self, X: Tensor) -> Tensor:
-        return torch.relu(X.flatten(1) @ self.W)
+        return torch.relu((X.flatten(1) - self.mean) @ self.W)
 
 
 class RandomFeatures(ClosedForm, Classifier):
@@ -43,16 +52,17 @@ class RandomFeatures(ClosedForm, Classifier):
         super().__init__(num_outputs=num_outputs)
         self.net = nn.Sequential(RandomReLU(num_inputs, num_features),
                                  Readout(num_features, num_outputs, redraws=1))
-        self.readout = self.net[1]
 
     def forward(self, X: Tensor) -> Tensor:
         return self.net(X).squeeze(1)  # (N, 1, classes): one redraw -> (N, classes)
 
-    def features(self, X: Tensor) -> Tensor:
-        return self.net[0](X)
-
-    def targets(self, y: Tensor) -> Tensor:
-        return F.one_hot(y, self.num_outputs).double()
+    def fit(self, X: Tensor, y: Tensor) -> None:
+        features, readout = self.net
+        features.center(X)
+        readout.fit(features(X), self.one_hot(y))
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return losses.l2(y_hat, self.targets(y))
+        return losses.l2(y_hat, self.one_hot(y))
+
+    def one_hot(self, y: Tensor) -> Tensor:
+        return F.one_hot(y, self.num_outputs).double()
