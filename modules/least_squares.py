@@ -69,9 +69,13 @@ class ClosedForm(FitModule):
         raise NotImplementedError
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        name = type(self).__name__
+        check(self.trainer.world_size == 1,
+              f"{name} solves on one device (--trainer.devices 1): under DDP each rank "
+              "would solve on its own shard of the training split")
         check(self.trainer.num_training_batches == 1,
-              f"{type(self).__name__} solves on the whole training split at once: set "
-              "data.batch_size to at least the number of training examples")
+              f"{name} solves on the whole training split at once: set data.batch_size "
+              "to at least the number of training examples")
         self.fit(*batch)
         # The solve is this run's one step: count it as the (mock) optimizer's, so that
         # global_step is 1 and the checkpoint callback saves the solved weights.
