@@ -29,8 +29,8 @@ def min_norm_solution(A: Tensor, B: Tensor) -> Tensor:
 
 
 class Readout(nn.Module):
-    """y_hat = X w for R weight matrices at once; w (R, d, k) is solved, not trained, so it
-    is a buffer (in the checkpoint, not in any optimizer)."""
+    """y_hat = X w for R weight matrices at once; w (R, d, k) is solved (ClosedForm.solve),
+    not trained, so it is a buffer (in the checkpoint, not in any optimizer)."""
 
     def __init__(self, num_inputs: int, num_outputs: int, redraws: int):
         super().__init__()
@@ -43,18 +43,6 @@ class Readout(nn.Module):
         X = X.transpose(0, 1) if X.ndim == 3 else X  # (R, m, d) or (m, d)
         return (X @ self.w).transpose(0, 1)
 
-    def fit(self, X: Tensor, Y: Tensor) -> None:
-        """Solve on X (n, d) or (n, R, d) for targets Y with the same leading dimensions."""
-        if X.ndim == 2:
-            X, Y = X.unsqueeze(1), Y.unsqueeze(1)
-        w = min_norm_solution(X.double().transpose(0, 1), Y.double().transpose(0, 1))
-        R, d, k = self.w.shape
-        check(w.shape == self.w.shape,
-              f"the data has {w.shape[0]} training sets of {w.shape[1]} features and "
-              f"{w.shape[2]} targets; the model was built for {R} of {d} and {k} "
-              "(model.redraws, model.num_inputs, model.num_outputs)")
-        self.w.copy_(w)
-
 
 class ClosedForm(FitModule):
     """A FitModule solved in one step: a subclass builds `self.net` (the model) and says in
@@ -66,7 +54,21 @@ class ClosedForm(FitModule):
         self.automatic_optimization = False
 
     def fit(self, X: Tensor, y: Tensor) -> None:
+        """Solve for the model's weights on the whole training split (with `solve`)."""
         raise NotImplementedError
+
+    def solve(self, readout: Readout, X: Tensor, Y: Tensor) -> None:
+        """Set the readout's w to the least-squares solution on X (n, d) or (n, R, d) for
+        targets Y with the same leading dimensions."""
+        if X.ndim == 2:
+            X, Y = X.unsqueeze(1), Y.unsqueeze(1)
+        w = min_norm_solution(X.double().transpose(0, 1), Y.double().transpose(0, 1))
+        R, d, k = readout.w.shape
+        check(w.shape == readout.w.shape,
+              f"the data has {w.shape[0]} training sets of {w.shape[1]} features and "
+              f"{w.shape[2]} targets; the model was built for {R} of {d} and {k} "
+              "(model.redraws, model.num_inputs, model.num_outputs)")
+        readout.w.copy_(w)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         name = type(self).__name__
@@ -98,7 +100,7 @@ class LeastSquares(ClosedForm):
         self.net = Readout(num_inputs, num_outputs, redraws)
 
     def fit(self, X: Tensor, y: Tensor) -> None:
-        self.net.fit(X, y)
+        self.solve(self.net, X, y)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         # y_hat (m, R, k); y (m, k) is shared by every redraw, (m, R, k) is one per redraw.

@@ -59,7 +59,7 @@ class RandomFeatures(ClosedForm, Classifier):
     def fit(self, X: Tensor, y: Tensor) -> None:
         features, readout = self.net
         features.center(X)
-        readout.fit(features(X), self.one_hot(y))
+        self.solve(readout, features(X), self.one_hot(y))
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return losses.l2(y_hat, self.one_hot(y))
