@@ -5,6 +5,7 @@ from datamodules.fashion_mnist import FashionMNISTDataModule
 from datamodules.fashion_mnist_files import CorruptDataError, DataUnavailableError
 from datamodules.points import SeparablePoints, XORPoints
 from datamodules.polynomial import PolynomialData
+from datamodules.polynomial_redraws import PolynomialRedraws
 from datamodules.synthetic import HighDimensionalData, LinearRegressionData
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "InMemoryDataModule",
     "LinearRegressionData",
     "PolynomialData",
+    "PolynomialRedraws",
     "SeparablePoints",
     "TensorSplit",
     "XORPoints",

@@ -1,0 +1,107 @@
+"""Closed-form least squares (d2l 3.1.1's analytic solution) as a LightningModule.
+
+Nothing is trained by gradient steps: the one training step of the one epoch sees the
+whole training split as its batch and solves for the weights; validation and test then
+score them as any FitModule is scored, so metrics and run folders follow the contract.
+Solving is in float64: the book's polynomial features xⁱ/i! up to x¹⁹ span 18 orders of
+magnitude, and a design matrix with as many features as examples is nearly singular.
+
+`redraws` fits many independent training sets at once (the bias–variance study's
+resampling): the training split then holds example i of every set in row i, X (n, R, d),
+while validation and test are shared by all of them, X (m, d).
+"""
+
+import torch
+from torch import Tensor, nn
+
+from modules import losses
+from modules.base import FitModule, check
+
+
+def min_norm_solution(A: Tensor, B: Tensor) -> Tensor:
+    """argmin ‖W‖ over the minimizers of ‖AW − B‖, batched over A's leading dimensions:
+    A (..., n, d), B (..., n, k) -> W (..., d, k). Directions of A whose singular value is
+    below float precision are dropped (the pseudo-inverse), so it holds on either side
+    of d = n, where A is not invertible."""
+    if A.device.type == "cpu":
+        return torch.linalg.lstsq(A, B, driver="gelsd").solution  # SVD-based, ~5x pinv
+    return torch.linalg.pinv(A) @ B  # CUDA's lstsq (gels) assumes full rank and n >= d
+
+
+class Readout(nn.Module):
+    """y_hat = X w for R weight matrices at once; w (R, d, k) is solved (ClosedForm.solve),
+    not trained, so it is a buffer (in the checkpoint, not in any optimizer)."""
+
+    def __init__(self, num_inputs: int, num_outputs: int, redraws: int):
+        super().__init__()
+        self.register_buffer("w", torch.zeros(redraws, num_inputs, num_outputs,
+                                              dtype=torch.float64))
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X (m, d) shared by every redraw, or (m, R, d) one row per redraw -> (m, R, k)."""
+        X = X.double()
+        X = X.transpose(0, 1) if X.ndim == 3 else X  # (R, m, d) or (m, d)
+        return (X @ self.w).transpose(0, 1)
+
+
+class ClosedForm(FitModule):
+    """A FitModule solved in one step: a subclass builds `self.net` (the model) and says in
+    `fit` how to solve for its weights on the whole training split."""
+
+    def __init__(self, **kwargs):
+        # FitModule's lr steps an optimizer; a closed-form fit has none (1 is a placeholder).
+        super().__init__(lr=1.0, **kwargs)
+        self.automatic_optimization = False
+
+    def fit(self, X: Tensor, y: Tensor) -> None:
+        """Solve for the model's weights on the whole training split (with `solve`)."""
+        raise NotImplementedError
+
+    def solve(self, readout: Readout, X: Tensor, Y: Tensor) -> None:
+        """Set the readout's w to the least-squares solution on X (n, d) or (n, R, d) for
+        targets Y with the same leading dimensions."""
+        if X.ndim == 2:
+            X, Y = X.unsqueeze(1), Y.unsqueeze(1)
+        w = min_norm_solution(X.double().transpose(0, 1), Y.double().transpose(0, 1))
+        R, d, k = readout.w.shape
+        check(w.shape == readout.w.shape,
+              f"the data has {w.shape[0]} training sets of {w.shape[1]} features and "
+              f"{w.shape[2]} targets; the model was built for {R} of {d} and {k} "
+              "(model.redraws, model.num_inputs, model.num_outputs)")
+        readout.w.copy_(w)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        name = type(self).__name__
+        check(self.trainer.world_size == 1,
+              f"{name} solves on one device (--trainer.devices 1): under DDP each rank "
+              "would solve on its own shard of the training split")
+        check(self.trainer.num_training_batches == 1,
+              f"{name} solves on the whole training split at once: set data.batch_size "
+              "to at least the number of training examples")
+        self.fit(*batch)
+        # The solve is this run's one step: count it as the (mock) optimizer's, so that
+        # global_step is 1 and the checkpoint callback saves the solved weights.
+        self.optimizers().step()
+        self.score(batch, "train_running")  # the solution on its training data, as it is solved
+
+    def configure_optimizers(self) -> None:
+        return None  # Lightning warns that it runs with no optimizer: that is the point
+
+
+class LeastSquares(ClosedForm):
+    """Linear least squares without bias, y_hat = Xw, scored by the book's squared loss
+    ½(y_hat − y)² (fitlab's `l2`, the loss least squares minimizes)."""
+
+    def __init__(self, num_inputs: int = 4, num_outputs: int = 1, redraws: int = 1):
+        check(num_inputs >= 1, f"num_inputs must be >= 1, got {num_inputs}")
+        check(num_outputs >= 1, f"num_outputs must be >= 1, got {num_outputs}")
+        check(redraws >= 1, f"redraws must be >= 1, got {redraws}")
+        super().__init__()
+        self.net = Readout(num_inputs, num_outputs, redraws)
+
+    def fit(self, X: Tensor, y: Tensor) -> None:
+        self.solve(self.net, X, y)
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        # y_hat (m, R, k); y (m, k) is shared by every redraw, (m, R, k) is one per redraw.
+        return losses.l2(y_hat, y.unsqueeze(1) if y.ndim < y_hat.ndim else y)
