@@ -50,6 +50,9 @@ def degree(row: dict) -> int:
 class BiasVariance(Study):
     """One member per degree (the grid over data.degree); model.num_inputs follows it."""
 
+    def is_final(self, name: str) -> bool:
+        return True  # every member is a point on the curve; none is chosen by another
+
     def all_members(self) -> dict[str, dict]:
         return {name: fitting.with_num_inputs(o) for name, o in super().all_members().items()}
 

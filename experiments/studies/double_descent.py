@@ -18,6 +18,9 @@ from experiments.engine.study import Study, sweep
 class DoubleDescent(Study):
     """One member per number of features (the grid over model.num_features)."""
 
+    def is_final(self, name: str) -> bool:
+        return True  # every member is a point on the curve; none is chosen by another
+
     def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
         return {m.name: {"params": m.config.model.init_args.num_features,
                          "n_train": m.config.data.init_args.train_size}
