@@ -58,6 +58,7 @@ def check_decomposition(rows: dict[int, dict]) -> None:
     assert rows[3]["bias2"] < rows[1]["bias2"] / 100
     assert rows[top]["variance"] > 100 * rows[3]["variance"]
     assert rows[3]["noise"] == pytest.approx(0.1**2 / 2, rel=0.05)  # ½σ²
+    assert rows[top]["redraw_median"] > rows[3]["redraw_median"]  # the typical fit worsens too
 
 
 def summary_rows(study) -> dict[int, dict]:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import run_cli
 
+from experiments.engine import registry
 from modules import RandomFeatures
 
 
@@ -85,3 +86,9 @@ def test_test_loss_peaks_at_the_interpolation_threshold_at_the_defaults(logdir):
     assert peak["test/loss"] >= 2 * right["test/loss"]
     assert right["test/acc"] > peak["test/acc"] + 0.3
     assert "the test loss peaks at p = " in (study / "summary.md").read_text()
+
+
+def test_both_new_experiments_sit_in_course_order():
+    names = registry.names()
+    assert (names.index("kfold") < names.index("bias_variance")
+            < names.index("double_descent") < names.index("capacity"))
