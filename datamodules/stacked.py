@@ -1,0 +1,166 @@
+"""K members' data served together: each step, one batch per member, stacked.
+
+Member k's training order is its own datamodule's (its EpochBatches, its seed), gathered
+from its own split: a fold, a subset, noisy labels. Members whose splits hold the same
+tensors (seeds of one dataset) share one copy, and when their orders agree too the batch
+is gathered once and marked shared with a member dim of 1. Evaluation goes in order,
+as InMemoryDataModule's does, in its big batches. Every member sampler shards by rank
+itself, so build the Trainer with `use_distributed_sampler=False`, as for one member.
+"""
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from datamodules.batching import (
+    EVAL_BATCH_SIZE,
+    EpochBatches,
+    InMemoryDataModule,
+    TensorSplit,
+    identity_collate,
+)
+
+
+def same_tensors(a: TensorSplit, b: TensorSplit) -> bool:
+    """Whether two splits hold equal tensors (one compare per epoch of setup, not per step)."""
+    return len(a.tensors) == len(b.tensors) and all(
+        x is y or (x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y))
+        for x, y in zip(a.tensors, b.tensors, strict=True))
+
+
+class StackedSplit(Dataset):
+    """One split of K members: each tensor (K, N, ...), or (1, N, ...) when all members
+    hold the very same TensorSplit.
+
+    An index tensor (K, B) gathers member k's rows k; (1, B) gathers the same rows for all.
+    """
+
+    def __init__(self, splits: list[TensorSplit]):
+        if len({len(s) for s in splits}) != 1:
+            raise ValueError(f"members' splits differ in size: {[len(s) for s in splits]}")
+        self.num_members = len(splits)
+        self.shared = all(s is splits[0] for s in splits)
+        if self.shared:  # a view: no copy of the one split
+            self.tensors = tuple(t.unsqueeze(0) for t in splits[0].tensors)
+        else:
+            self.tensors = tuple(torch.stack(ts) for ts in zip(*(s.tensors for s in splits),
+                                                                strict=True))
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[1]
+
+    def to(self, device: torch.device | str) -> "StackedSplit":
+        self.tensors = tuple(t.to(device) for t in self.tensors)
+        return self
+
+    def __getitems__(self, idx: Tensor) -> tuple[Tensor, ...]:
+        idx = idx.to(self.tensors[0].device)
+        if self.shared:  # (K or 1, B) rows of the one copy
+            return tuple(t[0].index_select(0, idx.flatten()).view(*idx.shape, *t.shape[2:])
+                         for t in self.tensors)
+        # Member k's rows k·N + idx[k] of its tensor flattened to (K·N, ...): one gather.
+        idx = idx.expand(self.num_members, -1)
+        offsets = torch.arange(self.num_members, device=idx.device).unsqueeze(1) * len(self)
+        flat = (idx + offsets).flatten()
+        return tuple(t.flatten(0, 1).index_select(0, flat).view(*idx.shape, *t.shape[2:])
+                     for t in self.tensors)
+
+
+class StackedBatches(Sampler[Tensor]):
+    """Index tensors (K, B): column block i is each member's i-th batch of the epoch, drawn
+    by the member's own EpochBatches; (1, B) when every member drew the same order."""
+
+    def __init__(self, members: list[EpochBatches]):
+        if len({(len(m), m.batch_size) for m in members}) != 1:
+            raise ValueError("members differ in their number of batches or batch size")
+        self.members, self.batch_size = members, members[0].batch_size
+
+    @property
+    def sampler(self) -> "StackedBatches":
+        return self  # where Lightning calls set_epoch (see EpochBatches.sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        for member in self.members:
+            member.set_epoch(epoch)
+
+    def __iter__(self):
+        orders = torch.stack([torch.cat(list(member)) for member in self.members])  # (K, n)
+        if (orders == orders[0]).all():  # one sync per epoch
+            orders = orders[:1]
+        yield from orders.split(self.batch_size, dim=1)
+
+    def __len__(self) -> int:
+        return len(self.members[0])
+
+
+class StackedData(L.LightningDataModule):
+    """The datamodules of K members (InMemoryDataModules with equal split sizes) as one.
+
+    `val_dataloader` gives the validation split and, with `score_train`, the training split
+    in order (dataloader 1): StackedMembers scores it in eval mode as `train/*`.
+    """
+
+    def __init__(self, members: list[InMemoryDataModule], score_train: bool = True):
+        super().__init__()
+        self.members, self.score_train = members, score_train
+        self.has_test = members[0].has_test
+        self.splits: dict[str, StackedSplit] = {}
+
+    def prepare_data(self) -> None:
+        for member in self.members:
+            member.prepare_data()
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.splits:
+            self.splits = self.load_splits(stage)
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if device is not None and device.type == "cuda":
+            self.splits = {name: split.to(device) for name, split in self.splits.items()}
+
+    def load_splits(self, stage: str | None) -> dict[str, StackedSplit]:
+        """Sets up the members one at a time, keeping one copy of what they share, so
+        at most two copies of a split are ever in memory."""
+        loaded: list[dict[str, TensorSplit]] = []
+        self.orders: list[EpochBatches] = []
+        for member in self.members:
+            member.setup(stage)
+            # The member's own training order: whatever its datamodule draws, we draw.
+            self.orders.append(member.train_dataloader().batch_sampler)
+            splits, member.splits = member.splits, {}  # the stacked copy is the one kept
+            if loaded:
+                splits = {name: loaded[0][name] if same_tensors(loaded[0][name], split)
+                          else split for name, split in splits.items()}
+            loaded.append(splits)
+        return {name: StackedSplit([s[name] for s in loaded]) for name in loaded[0]}
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.splits["train"], batch_sampler=StackedBatches(self.orders),
+                          collate_fn=identity_collate)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        names = ["val", "train"] if self.score_train else ["val"]
+        return [self.in_order(name) for name in names]
+
+    def test_dataloader(self) -> DataLoader:
+        return self.in_order("test")
+
+    def in_order(self, name: str) -> DataLoader:
+        split = self.splits[name]
+        batch_size = max(self.members[0].batch_size, EVAL_BATCH_SIZE)
+        batches = EpochBatches(len(split), batch_size, shuffle=False)
+        # Every member scores the same rows in order: one (1, B) index per batch.
+        return DataLoader(split, batch_sampler=OneRow(batches), collate_fn=identity_collate)
+
+
+class OneRow(Sampler[Tensor]):
+    """An index sampler's (B,) tensors as (1, B): the same rows for every member."""
+
+    def __init__(self, batches: EpochBatches):
+        self.batches = batches
+
+    def __iter__(self):
+        return (idx.unsqueeze(0) for idx in self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
