@@ -29,13 +29,15 @@ class StackedSGD(torch.optim.Optimizer):
 
     def __init__(self, decayed: list[Tensor], others: list[Tensor], lr: Tensor,
                  weight_decay: Tensor, momentum: float, active: Tensor):
-        groups = [
-            {"params": decayed, "weight_decay": weight_decay},
-            {"params": others, "weight_decay": torch.zeros_like(weight_decay)},
-        ]
-        super().__init__([g for g in groups if g["params"]],
-                         {"lr": 1.0, "member_lr": lr, "momentum": momentum})
-        self.active = active
+        groups = [{"params": decayed, "weight_decay": weight_decay},
+                  {"params": others, "weight_decay": torch.zeros_like(weight_decay)}]
+        groups = [g for g in groups if g["params"]]
+        # The per-member settings stay attributes, out of state_dict: they are the members'
+        # settings, not training state, and a checkpoint's copies would not follow the
+        # device the parameters resume on.
+        self.member_lr, self.active = lr, active
+        self.weight_decays = [g.pop("weight_decay") for g in groups]
+        super().__init__(groups, {"lr": 1.0, "momentum": momentum})
 
     def params(self) -> list[Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
@@ -43,13 +45,13 @@ class StackedSGD(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            lr = group["lr"] * group["member_lr"]  # (K,)
+        for group, weight_decay in zip(self.param_groups, self.weight_decays, strict=True):
+            lr = group["lr"] * self.member_lr  # (K,)
             for param in group["params"]:
                 if param.grad is None:
                     continue
                 active = per_member(self.active, param)
-                d_p = param.grad + per_member(group["weight_decay"], param) * param
+                d_p = param.grad + per_member(weight_decay, param) * param
                 if group["momentum"] > 0:
                     state = self.state[param]
                     old = state.get("momentum_buffer")
@@ -73,7 +75,7 @@ class StackedSGD(torch.optim.Optimizer):
             if buf is not None:
                 plain.state[param]["momentum_buffer"] = buf[k].clone()
         for group, plain_group in zip(self.param_groups, plain.param_groups, strict=True):
-            plain_group["lr"] = group["lr"] * group["member_lr"][k].item()
+            plain_group["lr"] *= group["lr"]  # the member's own lr, scheduled
         return plain.state_dict()
 
     def load_member_state_dicts(self, states: list[dict]) -> None:

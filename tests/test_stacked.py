@@ -7,7 +7,7 @@ import torch
 
 from datamodules import FashionMNISTDataModule, PolynomialData
 from datamodules.stacked import StackedData
-from modules import LinearRegression, SoftmaxRegression
+from modules import DivergedError, LinearRegression, SoftmaxRegression
 from modules.stacked import StackedMembers
 
 TRAINER = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -51,8 +51,10 @@ def train_split_metrics(model, data) -> dict[str, float]:
     return metrics
 
 
-def assert_same(group: StackedMembers, references: list[dict]) -> None:
-    for k, ref in enumerate(references):
+def assert_same(group: StackedMembers, references: list[dict],
+                members: list[int] | None = None) -> None:
+    """Group members `members` (default: all, in order) against their one-by-one runs."""
+    for k, ref in zip(members or range(len(references)), references, strict=True):
         plain = ref["model"]
         member = group.member_state_dict(k)
         for name, value in plain.state_dict().items():
@@ -97,16 +99,6 @@ def test_polynomial_members_differing_in_seed_and_weight_decay_match_one_by_one(
     assert_same(group, one_by_one(polynomial_members(POLYNOMIAL), **args))
 
 
-def test_momentum_and_cosine_schedule_match_one_by_one():
-    variants = [{"seed": s, "model": {"lr": lr, "weight_decay": wd}}
-                for s, lr, wd in [(0, 0.01, 0.0), (1, 0.02, 0.1), (2, 0.005, 0.3)]]
-    for v in variants:
-        v["model"].update(momentum=0.9, style="concise")
-    args = dict(max_epochs=6)
-    group = stacked(polynomial_members(variants), **args)
-    assert_same(group, one_by_one(polynomial_members(variants), **args))
-
-
 def test_kfold_members_differing_in_fold_match_one_by_one():
     folds = [{"data": {"fold": k, "num_folds": 5}} for k in range(5)]
     args = dict(max_epochs=8, check_val_every_n_epoch=4)
@@ -123,3 +115,93 @@ def test_seeds_of_softmax_regression_on_fashion_mnist_match_one_by_one():
     group = stacked(members(), max_epochs=2)
     assert group.epoch_metrics["val/acc"].shape == (3,)
     assert_same(group, one_by_one(members(), max_epochs=2))
+
+
+def fashion_members(variants: list[dict]) -> list:
+    data_args = dict(batch_size=64, train_size=512, val_size=256)
+    return [build(v.get("seed", 0), SoftmaxRegression, {"lr": 0.1, **v.get("model", {})},
+                  FashionMNISTDataModule, data_args) for v in variants]
+
+
+def test_momentum_and_cosine_schedule_with_per_member_lr_match_one_by_one():
+    variants = [{"seed": s, "model": {"lr": lr, "weight_decay": wd, "momentum": 0.9,
+                                      "schedule": "cosine"}}
+                for s, lr, wd in [(0, 0.1, 0.0), (1, 0.03, 1e-3), (2, 0.01, 1e-2)]]
+    group = stacked(fashion_members(variants), max_epochs=3)
+    assert_same(group, one_by_one(fashion_members(variants), max_epochs=3))
+
+
+def test_a_diverging_member_is_frozen_while_the_others_match_one_by_one():
+    variants = [{"seed": 0}, {"seed": 1, "model": {"lr": 4.0}}, {"seed": 2}]
+    group = stacked(polynomial_members(variants), max_epochs=6)
+    diverged = group.diverged_epoch.tolist()
+    assert diverged[0] == diverged[2] == 0 and diverged[1] > 1
+    assert group.active.tolist() == [True, False, True]
+    references = []
+    for k, (model, data) in enumerate(polynomial_members(variants)):
+        trainer = L.Trainer(**TRAINER, max_epochs=6)
+        if k == 1:
+            with pytest.raises(DivergedError) as error:
+                trainer.fit(model, datamodule=data)
+            assert error.value.epoch == diverged[1]
+            # Frozen at the step whose loss was not finite: the weights that gave it.
+            torch.testing.assert_close(group.member_state_dict(1)["net.weight"],
+                                       model.net.weight.detach(), rtol=RTOL, atol=0)
+            assert group.epoch_metrics["val/loss"][1].item() == pytest.approx(
+                trainer.callback_metrics["val/loss"].item(), rel=RTOL)
+        else:
+            trainer.fit(model, datamodule=data)
+            references.append({"metrics": dict(trainer.callback_metrics), "model": model,
+                               "data": data})
+    assert_same(group, references, members=[0, 2])
+
+
+def test_a_member_state_dict_loads_into_the_plain_module_with_weights_only(tmp_path):
+    members = fashion_members([{"seed": 0}, {"seed": 1}])
+    group = stacked(members, max_epochs=1)
+    path = tmp_path / "member.pt"
+    torch.save(group.member_state_dict(1), path)
+    L.seed_everything(7, verbose=False)
+    plain = SoftmaxRegression(lr=0.1)  # another init, overwritten by the load
+    plain.load_state_dict(torch.load(path, weights_only=True))
+    X = group.trainer.datamodule.splits["val"].tensors[0]  # (1, N, 1, 28, 28), shared
+    with torch.no_grad():
+        torch.testing.assert_close(plain.eval()(X[0]), group.eval()(X)[1])
+
+
+def test_a_group_split_into_plain_states_and_merged_again_resumes_exactly(tmp_path):
+    variants = [{"seed": s, "model": {"lr": lr, "momentum": 0.9, "weight_decay": wd}}
+                for s, lr, wd in [(0, 0.01, 0.0), (1, 0.02, 0.1), (2, 0.005, 0.3)]]
+    whole = stacked(polynomial_members(variants), max_epochs=4)
+
+    members = polynomial_members(variants)
+    group, data = StackedMembers([m for m, _ in members]), StackedData([d for _, d in members])
+    trainer = L.Trainer(**TRAINER, max_epochs=2)
+    trainer.fit(group, datamodule=data)
+    path = tmp_path / "group.ckpt"
+    trainer.save_checkpoint(path)
+    # Split: each member's weights and momentum, in its plain module's own formats.
+    states = [group.member_state_dict(k) for k in range(3)]
+    optimizer_states = [group.member_optimizer_state(k, trainer.optimizers[0]) for k in range(3)]
+    for k, state in enumerate(optimizer_states):
+        plain_optimizer = group.member(k).make_optimizer()
+        plain_optimizer.load_state_dict(state)
+        assert plain_optimizer.param_groups[0]["lr"] == variants[k]["model"]["lr"]
+
+    # Merge into a group built afresh (other seeds: other initial weights, overwritten).
+    fresh = polynomial_members([{**v, "seed": v["seed"] + 10} for v in variants])
+    merged = StackedMembers([m for m, _ in fresh])
+    merged.load_member_state_dicts(states)
+    merged_optimizer = merged.configure_optimizers()
+    merged_optimizer.load_member_state_dicts(optimizer_states)
+    checkpoint = torch.load(path, weights_only=True)
+    for key, value in checkpoint["state_dict"].items():
+        assert torch.equal(merged.state_dict()[key], value), key
+    checkpoint["state_dict"] = merged.state_dict()
+    checkpoint["optimizer_states"] = [merged_optimizer.state_dict()]
+    torch.save(checkpoint, path)
+
+    L.Trainer(**TRAINER, max_epochs=4).fit(
+        merged, datamodule=StackedData([d for _, d in fresh]), ckpt_path=path, weights_only=True)
+    for key, value in whole.state_dict().items():
+        assert torch.equal(merged.state_dict()[key], value), key
