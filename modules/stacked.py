@@ -1,13 +1,15 @@
 """K same-shaped members trained as one: their parameters stacked on a leading member dim.
 
 For a tiny model a training step is bookkeeping, not arithmetic, so K members cost about
-one step each (PyTorch's model-ensembling recipe: torch.func.stack_module_state,
-functional_call and vmap). Each member is first built as its plain FitModule, under its
-own seed, exactly as the one-by-one path builds it: the initialisations are the same by
-construction, and `member(k)` hands the plain module back with the trained weights.
+one step each. Parameters are stacked by torch.func.stack_module_state; nets of torch.nn's
+Linear, Flatten and elementwise layers run them as batched matmuls (member_layers.py),
+any other net runs its own forward under vmap (PyTorch's model-ensembling recipe).
+Each member is first built as its plain FitModule, under its own seed, exactly as the
+one-by-one path builds it: the initialisations are the same by construction, and
+`member(k)` hands the plain module back with the trained weights.
 
 A batch holds one batch per member, X (K, B, ...) and y (K, B, ...), or (1, B, ...) when
-every member sees the same examples (seeds of one dataset): vmap then reads them once.
+every member sees the same examples (seeds of one dataset): those are then read once.
 The loss is the sum of the members' mean losses, so each member's gradient is its own.
 """
 
@@ -17,6 +19,7 @@ from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
 from modules.base import Classifier, FitModule, decays
+from modules.member_layers import layers_forward, member_layers
 from modules.stacked_sgd import StackedSGD
 
 # The settings in which members of one group may differ: the optimizer reads them per
@@ -55,6 +58,7 @@ class StackedMembers(L.LightningModule):
         # copies; ours are stacked below): member 0's net is the template vmap calls.
         self.__dict__["members"] = members
         self.classifier = isinstance(first, Classifier)
+        self.layers = member_layers(first.net)  # None: vmap the net's own forward
         params, _ = stack_module_state([m.net for m in members])
         self.names = list(params)
         self.params = torch.nn.ParameterList(params.values())  # each (K, *plain shape)
@@ -78,17 +82,22 @@ class StackedMembers(L.LightningModule):
         self.members[0].net.train(mode)  # dropout follows the group's mode
         return super().train(mode)
 
-    # -- forward and loss, one vmap over the member dim -----------------------------------
+    # -- forward and loss over the member dim ---------------------------------------------
 
     def forward(self, X: Tensor) -> Tensor:
         """X (K, B, ...) or (1, B, ...) shared -> y_hat (K, B, ...)."""
+        shared = X.shape[0] == 1 < self.num_members
+        X = X[0] if shared else X
+        if self.layers is not None:
+            return layers_forward(self.layers, dict(zip(self.names, self.params, strict=True)),
+                                  X, shared)
+
         def member_forward(params: tuple[Tensor, ...], X: Tensor) -> Tensor:
             named = dict(zip(self.names, params, strict=True))
             return functional_call(self.members[0].net, named, (X,))
 
-        shared = X.shape[0] == 1 < self.num_members
         return vmap(member_forward, in_dims=(0, None if shared else 0), randomness="different")(
-            tuple(self.params), X[0] if shared else X)
+            tuple(self.params), X)
 
     def member_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """y_hat (K, B, ...), y (K or 1, B, ...) -> (K,) each member's mean loss."""

@@ -99,6 +99,14 @@ def test_polynomial_members_differing_in_seed_and_weight_decay_match_one_by_one(
     assert_same(group, one_by_one(polynomial_members(POLYNOMIAL), **args))
 
 
+def test_scratch_members_run_their_own_forward_under_vmap_and_match_one_by_one():
+    scratch = [{**v, "model": {**v.get("model", {}), "style": "scratch"}} for v in POLYNOMIAL]
+    args = dict(max_epochs=6, check_val_every_n_epoch=3)
+    group = stacked(polynomial_members(scratch), **args)
+    assert group.layers is None  # LinearScratch has no member-dim form: vmap runs it
+    assert_same(group, one_by_one(polynomial_members(scratch), **args))
+
+
 def test_kfold_members_differing_in_fold_match_one_by_one():
     folds = [{"data": {"fold": k, "num_folds": 5}} for k in range(5)]
     args = dict(max_epochs=8, check_val_every_n_epoch=4)
