@@ -8,6 +8,8 @@ as InMemoryDataModule's does, in its big batches. Every member sampler shards by
 itself, so build the Trainer with `use_distributed_sampler=False`, as for one member.
 """
 
+import math
+
 import lightning as L
 import torch
 from torch import Tensor
@@ -21,6 +23,10 @@ from datamodules.batching import (
     identity_collate,
 )
 
+# Lightning's loop costs more a batch than a tiny model's step, so a training batch carries
+# several steps, up to this many examples in all (one step if that is more already).
+EXAMPLES_PER_BATCH = 4096
+
 
 def same_tensors(a: TensorSplit, b: TensorSplit) -> bool:
     """Whether two splits hold equal tensors (one compare per epoch of setup, not per step)."""
@@ -33,7 +39,7 @@ class StackedSplit(Dataset):
     """One split of K members: each tensor (K, N, ...), or (1, N, ...) when all members
     hold the very same TensorSplit.
 
-    An index tensor (K, B) gathers member k's rows k; (1, B) gathers the same rows for all.
+    Index (K, B) gathers from member k's tensors row k of it; (1, B) the same rows for all.
     """
 
     def __init__(self, splits: list[TensorSplit]):
@@ -55,12 +61,13 @@ class StackedSplit(Dataset):
         return self
 
     def __getitems__(self, idx: Tensor) -> tuple[Tensor, ...]:
+        """idx (..., K or 1, B) -> each tensor (..., K or 1, B, ...)."""
         idx = idx.to(self.tensors[0].device)
-        if self.shared:  # (K or 1, B) rows of the one copy
+        if self.shared:  # rows of the one copy
             return tuple(t[0].index_select(0, idx.flatten()).view(*idx.shape, *t.shape[2:])
                          for t in self.tensors)
         # Member k's rows k·N + idx[k] of its tensor flattened to (K·N, ...): one gather.
-        idx = idx.expand(self.num_members, -1)
+        idx = idx.expand(*idx.shape[:-2], self.num_members, idx.shape[-1])
         offsets = torch.arange(self.num_members, device=idx.device).unsqueeze(1) * len(self)
         flat = (idx + offsets).flatten()
         return tuple(t.flatten(0, 1).index_select(0, flat).view(*idx.shape, *t.shape[2:])
@@ -68,13 +75,14 @@ class StackedSplit(Dataset):
 
 
 class StackedBatches(Sampler[Tensor]):
-    """Index tensors (K, B): column block i is each member's i-th batch of the epoch, drawn
-    by the member's own EpochBatches; (1, B) when every member drew the same order."""
+    """Index tensors (S, K, B): S steps, and in each member k's next batch of the epoch,
+    drawn by its own EpochBatches; (S, 1, B) when every member drew the same order. A
+    last, smaller batch comes alone: (1, K or 1, b)."""
 
-    def __init__(self, members: list[EpochBatches]):
+    def __init__(self, members: list[EpochBatches], steps: int = 1):
         if len({(len(m), m.batch_size) for m in members}) != 1:
             raise ValueError("members differ in their number of batches or batch size")
-        self.members, self.batch_size = members, members[0].batch_size
+        self.members, self.batch_size, self.steps = members, members[0].batch_size, steps
 
     @property
     def sampler(self) -> "StackedBatches":
@@ -88,10 +96,17 @@ class StackedBatches(Sampler[Tensor]):
         orders = torch.stack([torch.cat(list(member)) for member in self.members])  # (K, n)
         if (orders == orders[0]).all():  # one sync per epoch
             orders = orders[:1]
-        yield from orders.split(self.batch_size, dim=1)
+        full = orders.shape[1] // self.batch_size * self.batch_size
+        steps = orders[:, :full].unflatten(1, (-1, self.batch_size)).transpose(0, 1)
+        yield from steps.split(self.steps)  # (S, K or 1, B) each
+        if full < orders.shape[1]:
+            yield orders[:, full:].unsqueeze(0)
 
     def __len__(self) -> int:
-        return len(self.members[0])
+        member = self.members[0]
+        # A shuffled EpochBatches deals every rank ceil(n / world) samples (padded).
+        full, rest = divmod(math.ceil(member.num_samples / member.world_size), self.batch_size)
+        return math.ceil(full / self.steps) + (rest > 0)
 
 
 class StackedData(L.LightningDataModule):
@@ -135,7 +150,11 @@ class StackedData(L.LightningDataModule):
         return {name: StackedSplit([s[name] for s in loaded]) for name in loaded[0]}
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["train"], batch_sampler=StackedBatches(self.orders),
+        member = self.orders[0]
+        steps = max(1, EXAMPLES_PER_BATCH // (len(self.members) * member.batch_size))
+        if member.world_size > 1:
+            steps = 1  # DDP expects one backward per forward
+        return DataLoader(self.splits["train"], batch_sampler=StackedBatches(self.orders, steps),
                           collate_fn=identity_collate)
 
     def val_dataloader(self) -> list[DataLoader]:

@@ -59,6 +59,8 @@ class StackedMembers(L.LightningModule):
         self.__dict__["members"] = members
         self.classifier = isinstance(first, Classifier)
         self.layers = member_layers(first.net)  # None: vmap the net's own forward
+        self.draws = self.layers is None or any(
+            isinstance(m, torch.nn.Dropout) for m in first.net.modules())
         params, _ = stack_module_state([m.net for m in members])
         self.names = list(params)
         self.params = torch.nn.ParameterList(params.values())  # each (K, *plain shape)
@@ -68,6 +70,10 @@ class StackedMembers(L.LightningModule):
         self.register_buffer("lr", torch.tensor([m.lr for m in members]), persistent=False)
         self.register_buffer("wd_optimizer", wd * torch.tensor(on), persistent=False)
         self.register_buffer("wd_penalty", wd * ~torch.tensor(on), persistent=False)
+        self.penalized = bool(self.wd_penalty.any())
+        # Several optimizer steps per Lightning batch (training_step), and the cosine
+        # schedule stepped by us (on_train_epoch_end): Lightning's manual optimization.
+        self.automatic_optimization = False
         # Divergence is state: a resumed group keeps its frozen members frozen.
         self.register_buffer("active", torch.ones(len(members), dtype=torch.bool))
         self.register_buffer("diverged_epoch", torch.zeros(len(members), dtype=torch.long))
@@ -100,10 +106,11 @@ class StackedMembers(L.LightningModule):
             tuple(self.params), X)
 
     def member_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """y_hat (K, B, ...), y (K or 1, B, ...) -> (K,) each member's mean loss."""
-        shared = y.shape[0] == 1 < self.num_members
-        return vmap(self.members[0].loss, in_dims=(0, None if shared else 0))(
-            y_hat, y[0] if shared else y)
+        """y_hat (K, B, ...), y (K or 1, B, ...) -> (K,): each member's mean loss, by its
+        own loss function (a loop of K small calls costs less than one vmap up to K ~ 100)."""
+        loss = self.members[0].loss
+        return torch.stack([loss(y_hat[k], y[k if len(y) > 1 else 0])
+                            for k in range(self.num_members)])
 
     def score(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         X, y = batch
@@ -118,7 +125,18 @@ class StackedMembers(L.LightningModule):
 
     # -- the Lightning hooks --------------------------------------------------------------
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """S steps at once (StackedData groups them): X (S, K or 1, B, ...), y likewise.
+        Lightning's loop costs more than a tiny model's step, so it runs once per S."""
+        optimizer = self.optimizers()
+        for step in zip(*batch, strict=True):
+            loss = self.step_loss(step)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def step_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """The sum of the active members' losses on their batches of one step."""
         losses = self.score(batch, "train_running")
         # Under DDP the ranks' mean decides, so every rank freezes the same members; a
         # single device skips the reduce. No host sync: the mask stays on the device.
@@ -127,7 +145,7 @@ class StackedMembers(L.LightningModule):
         self.diverged_epoch.masked_fill_(diverging, self.current_epoch + 1)
         self.active &= ~diverging
         loss = torch.where(self.active, losses, 0.0).sum()
-        if self.wd_penalty.any():
+        if self.penalized:
             # d2l 3.7's λ/2·‖w‖² per member, on weights only, as FitModule adds it.
             weights = [p for p, d in zip(self.params, self.decayed, strict=True) if d]
             norms = sum((w**2).flatten(1).sum(1) for w in weights)  # (K,)
@@ -144,10 +162,13 @@ class StackedMembers(L.LightningModule):
     def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         # Epoch e's dropout masks come from a seed of its own, as FitModule's do (one
         # stream for the group: masks match the one-by-one runs in law, not bit for bit).
-        if batch_idx == 0:
+        # Only where a net draws: seeding costs ~4 ms, a tenth of a polynomial epoch.
+        if batch_idx == 0 and self.draws:
             torch.manual_seed(self.members[0].seed + self.current_epoch)
 
     def on_train_epoch_end(self) -> None:
+        if self.members[0].schedule != "constant":
+            self.lr_schedulers().step()
         self.record("train_running", self.current_epoch + 1)
         if not self.active.any():  # one sync per epoch
             self.trainer.should_stop = True

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from datamodules import FashionMNISTDataModule, PolynomialData
-from datamodules.stacked import StackedData
+from datamodules.batching import EpochBatches
+from datamodules.stacked import StackedBatches, StackedData
 from modules import DivergedError, LinearRegression, SoftmaxRegression
 from modules.stacked import StackedMembers
 
@@ -213,3 +214,40 @@ def test_a_group_split_into_plain_states_and_merged_again_resumes_exactly(tmp_pa
         merged, datamodule=StackedData([d for _, d in fresh]), ckpt_path=path, weights_only=True)
     for key, value in whole.state_dict().items():
         assert torch.equal(merged.state_dict()[key], value), key
+
+
+def test_each_member_logs_its_epochs_to_its_own_logger(tmp_path):
+    from conftest import scalars
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    variants = [{"seed": 0}, {"seed": 1, "model": {"weight_decay": 0.1}}]
+    members = polynomial_members(variants)
+    loggers = [TensorBoardLogger(tmp_path, name="polynomial", version=f"member{k}")
+               for k in range(2)]
+    group = StackedMembers([m for m, _ in members])
+    trainer_args = {**TRAINER, "logger": loggers}
+    L.Trainer(**trainer_args, max_epochs=4, check_val_every_n_epoch=2).fit(
+        group, datamodule=StackedData([d for _, d in members]))
+    for k in range(2):
+        logged = scalars(tmp_path / "polynomial" / f"member{k}")
+        assert [step for step, _ in logged["train_running/loss"]] == [1, 2, 3, 4]
+        assert [step for step, _ in logged["val/loss"]] == [2, 4]
+        assert [step for step, _ in logged["train/loss"]] == [2, 4]
+        assert logged["val/loss"][-1][1] == pytest.approx(group.epoch_metrics["val/loss"][k])
+
+
+def test_stacked_batches_shard_each_members_order_by_rank():
+    def orders(rank: int) -> list:
+        members = [EpochBatches(25, 4, shuffle=True, seed=s, rank=rank, world_size=2)
+                   for s in (0, 1, 2)]
+        return members, list(StackedBatches(members, steps=2))
+
+    for rank in (0, 1):
+        members, batches = orders(rank)
+        assert len(batches) == len(StackedBatches(members, steps=2))
+        # Row k of the (S, K, B) batches, in order, is member k's own EpochBatches order.
+        for k, member in enumerate(members):
+            got = torch.cat([b[:, k].flatten() for b in batches])
+            assert torch.equal(got, torch.cat(list(member)))
+    covered = torch.cat([torch.cat([b[:, 0].flatten() for b in orders(r)[1]]) for r in (0, 1)])
+    assert set(covered.tolist()) == set(range(25))  # every sample, padded to 26 by wrapping
