@@ -4,7 +4,8 @@
                 data) and fitted by its own Lightning Trainer
     stacked     the same K members as StackedMembers + StackedData under one Trainer
 
-Both sides use the same Trainer settings (no logger, checkpoint or progress bar: the
+Each side runs --repeats times, alternating, and its fastest run counts. Both sides use
+the same Trainer settings (no logger, checkpoint or progress bar: the
 training alone) and count everything from building the members to the end of fit, data
 loading included, since the one-by-one path pays that once per member. Each side checks
 what it computed: the largest relative difference of the members' final val/loss is
@@ -51,17 +52,18 @@ def mlp(seed: int):
     return MLP(num_hiddens=[256], lr=0.1), FashionMNISTDataModule(batch_size=256)
 
 
-# name -> (what it is, members as (seed, build kwargs), build, which epochs, Trainer args)
+# name -> (what it is, members as (seed, build kwargs), build, which epochs, Trainer args,
+#          whether all members have the same data settings)
 CASES = {
     "polynomial": ("10 members: 5 seeds x weight decay {0, 0.1}",
                    [(s, dict(weight_decay=wd)) for s in range(5) for wd in (0.0, 0.1)],
-                   polynomial, "epochs", dict(check_val_every_n_epoch=10)),
+                   polynomial, "epochs", dict(check_val_every_n_epoch=10), True),
     "kfold": ("5 folds of the cubic", [(0, dict(fold=k)) for k in range(5)],
-              polynomial, "epochs", dict(check_val_every_n_epoch=10)),
+              polynomial, "epochs", dict(check_val_every_n_epoch=10), False),
     "softmax": ("8 seeds, Fashion-MNIST, batch 256", [(s, {}) for s in range(8)],
-                softmax, "fashion_epochs", {}),
+                softmax, "fashion_epochs", {}, True),
     "mlp": ("8 seeds, 256 hidden, Fashion-MNIST", [(s, {}) for s in range(8)],
-            mlp, "fashion_epochs", {}),
+            mlp, "fashion_epochs", {}, True),
 }
 
 
@@ -82,12 +84,15 @@ def one_by_one(make, members, trainer_args) -> tuple[float, list[float]]:
     return time.perf_counter() - started, val_losses
 
 
-def stacked(make, members, trainer_args) -> tuple[float, list[float]]:
+def stacked(make, members, trainer_args, same_data: bool) -> tuple[float, list[float]]:
     started = time.perf_counter()
     built = build(make, members)
     group = StackedMembers([model for model, _ in built])
     # The one-by-one side scores no training split in eval mode (today's FitModule): nor here.
-    data = StackedData([data for _, data in built], score_train=False)
+    # Members with equal data settings (seeds, weight decays) share one datamodule, as the
+    # engine passes them: StackedData sets it up once.
+    datas = [d for _, d in built]
+    data = StackedData(datas[:1] * len(datas) if same_data else datas, score_train=False)
     L.Trainer(**TRAINER, **trainer_args).fit(group, datamodule=data)
     return time.perf_counter() - started, group.epoch_metrics["val/loss"].tolist()
 
@@ -98,19 +103,26 @@ def main() -> None:
                         help="epochs of the polynomial and kfold cases (the book's: 400)")
     parser.add_argument("--fashion_epochs", type=int, default=2,
                         help="epochs of the Fashion-MNIST cases")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of each side, alternating; the fastest counts (the "
+                             "machine is shared: the minimum is the least disturbed)")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     args = parser.parse_args()
     set_torch_threads()
     # Lazy imports and first-call costs land in whichever side runs first: pay them here.
     warm_up = [(0, {}), (1, {})]
     one_by_one(polynomial, warm_up, dict(max_epochs=1))
-    stacked(polynomial, warm_up, dict(max_epochs=1))
+    stacked(polynomial, warm_up, dict(max_epochs=1), same_data=True)
     rows = []
     for name in args.cases:
-        what, members, make, epochs, trainer_args = CASES[name]
+        what, members, make, epochs, trainer_args, same_data = CASES[name]
         trainer_args = {**trainer_args, "max_epochs": getattr(args, epochs)}
-        serial, serial_losses = one_by_one(make, members, trainer_args)
-        together, together_losses = stacked(make, members, trainer_args)
+        serial, together = float("inf"), float("inf")
+        for _ in range(args.repeats):
+            seconds, serial_losses = one_by_one(make, members, trainer_args)
+            serial = min(serial, seconds)
+            seconds, together_losses = stacked(make, members, trainer_args, same_data)
+            together = min(together, seconds)
         differences = [abs(a - b) / abs(a) for a, b in zip(serial_losses, together_losses,
                                                            strict=True)]
         rows.append({"case": name, "what": what, "members": len(members),
@@ -126,7 +138,7 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / "members_speed.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                               "rows": rows}, indent=1))
+                               "repeats": args.repeats, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

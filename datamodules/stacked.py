@@ -111,6 +111,7 @@ class StackedBatches(Sampler[Tensor]):
 
 class StackedData(L.LightningDataModule):
     """The datamodules of K members (InMemoryDataModules with equal split sizes) as one.
+    The same object may stand for several members: it is then set up once.
 
     `val_dataloader` gives the validation split and, with `score_train`, the training split
     in order (dataloader 1): StackedMembers scores it in eval mode as `train/*`.
@@ -123,7 +124,7 @@ class StackedData(L.LightningDataModule):
         self.splits: dict[str, StackedSplit] = {}
 
     def prepare_data(self) -> None:
-        for member in self.members:
+        for member in {id(m): m for m in self.members}.values():
             member.prepare_data()
 
     def setup(self, stage: str | None = None) -> None:
@@ -134,19 +135,25 @@ class StackedData(L.LightningDataModule):
             self.splits = {name: split.to(device) for name, split in self.splits.items()}
 
     def load_splits(self, stage: str | None) -> dict[str, StackedSplit]:
-        """Sets up the members one at a time, keeping one copy of what they share, so
-        at most two copies of a split are ever in memory."""
+        """Sets up each distinct member datamodule once (pass one object for members with
+        the same data settings: seeds), and keeps one copy of the splits members share,
+        so at most two copies of a split are ever in memory."""
+        done: dict[int, tuple[dict[str, TensorSplit], EpochBatches]] = {}
         loaded: list[dict[str, TensorSplit]] = []
         self.orders: list[EpochBatches] = []
         for member in self.members:
-            member.setup(stage)
-            # The member's own training order: whatever its datamodule draws, we draw.
-            self.orders.append(member.train_dataloader().batch_sampler)
-            splits, member.splits = member.splits, {}  # the stacked copy is the one kept
-            if loaded:
-                splits = {name: loaded[0][name] if same_tensors(loaded[0][name], split)
-                          else split for name, split in splits.items()}
+            if id(member) not in done:
+                member.setup(stage)
+                # The member's own training order: whatever its datamodule draws, we draw.
+                order = member.train_dataloader().batch_sampler
+                splits, member.splits = member.splits, {}  # the stacked copy is kept
+                if loaded:
+                    splits = {name: loaded[0][name] if same_tensors(loaded[0][name], split)
+                              else split for name, split in splits.items()}
+                done[id(member)] = splits, order
+            splits, order = done[id(member)]
             loaded.append(splits)
+            self.orders.append(order)
         return {name: StackedSplit([s[name] for s in loaded]) for name in loaded[0]}
 
     def train_dataloader(self) -> DataLoader:

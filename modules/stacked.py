@@ -8,8 +8,9 @@ Each member is first built as its plain FitModule, under its own seed, exactly a
 one-by-one path builds it: the initialisations are the same by construction, and
 `member(k)` hands the plain module back with the trained weights.
 
-A batch holds one batch per member, X (K, B, ...) and y (K, B, ...), or (1, B, ...) when
-every member sees the same examples (seeds of one dataset): those are then read once.
+A step takes one batch per member, X (K, B, ...) and y (K, B, ...), or (1, B, ...) when
+every member sees the same examples (seeds of one dataset): those are then read once; a
+training batch carries S such steps (S, K or 1, B, ...), see datamodules/stacked.py.
 The loss is the sum of the members' mean losses, so each member's gradient is its own.
 """
 
@@ -67,7 +68,8 @@ class StackedMembers(L.LightningModule):
         self.decayed = [decays(p[0]) for p in self.params]
         on = [m.decay == "optimizer" for m in members]
         wd = torch.tensor([m.weight_decay for m in members])
-        self.register_buffer("lr", torch.tensor([m.lr for m in members]), persistent=False)
+        lr = torch.tensor([m.lr for m in members])
+        self.register_buffer("member_lr", lr, persistent=False)
         self.register_buffer("wd_optimizer", wd * torch.tensor(on), persistent=False)
         self.register_buffer("wd_penalty", wd * ~torch.tensor(on), persistent=False)
         self.penalized = bool(self.wd_penalty.any())
@@ -112,16 +114,19 @@ class StackedMembers(L.LightningModule):
         return torch.stack([loss(y_hat[k], y[k if len(y) > 1 else 0])
                             for k in range(self.num_members)])
 
-    def score(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def score(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        """Adds the batch to the stage's epoch sums; returns y_hat (K, B, ...) and the
+        members' losses (K,), detached."""
         X, y = batch
         y_hat = self(X)
-        losses = self.member_losses(y_hat, y)
-        batch_size = y.shape[1]
-        correct = (y_hat.argmax(-1) == y).sum(-1) if self.classifier else torch.zeros_like(losses)
-        counts = torch.full_like(losses, batch_size)
-        update = torch.stack([losses.detach() * batch_size, correct.to(losses), counts], dim=1)
-        self.sums[stage] = self.sums.get(stage, 0) + update  # (K, 3), read once per epoch
-        return losses
+        with torch.no_grad():
+            losses = self.member_losses(y_hat, y)
+            batch_size = y.shape[1]
+            correct = (y_hat.argmax(-1) == y).sum(-1) if self.classifier else 0 * losses
+            update = torch.stack([losses * batch_size, correct.to(losses),
+                                  torch.full_like(losses, batch_size)], dim=1)
+            self.sums[stage] = self.sums.get(stage, 0) + update  # (K, 3), read once an epoch
+        return y_hat, losses
 
     # -- the Lightning hooks --------------------------------------------------------------
 
@@ -136,15 +141,21 @@ class StackedMembers(L.LightningModule):
             optimizer.step()
 
     def step_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
-        """The sum of the active members' losses on their batches of one step."""
-        losses = self.score(batch, "train_running")
+        """What one step minimizes: the sum of the members' mean losses."""
+        y_hat, losses = self.score(batch, "train_running")
         # Under DDP the ranks' mean decides, so every rank freezes the same members; a
         # single device skips the reduce. No host sync: the mask stays on the device.
-        checked = self.trainer.strategy.reduce(losses.detach(), reduce_op="mean")
+        checked = self.trainer.strategy.reduce(losses, reduce_op="mean")
         diverging = self.active & ~torch.isfinite(checked)
         self.diverged_epoch.masked_fill_(diverging, self.current_epoch + 1)
         self.active &= ~diverging
-        loss = torch.where(self.active, losses, 0.0).sum()
+        # Every member's batch has B examples, so K · (the loss over all K·B of them) is the
+        # sum of the K means: each member's gradient is its own, from one loss call (the
+        # losses are means over examples). A frozen member's NaN stays in its own gradient
+        # slice, which StackedSGD never applies.
+        _, y = batch
+        y = y.expand(self.num_members, *y.shape[1:])
+        loss = self.num_members * self.members[0].loss(y_hat.flatten(0, 1), y.flatten(0, 1))
         if self.penalized:
             # d2l 3.7's λ/2·‖w‖² per member, on weights only, as FitModule adds it.
             weights = [p for p, d in zip(self.params, self.decayed, strict=True) if d]
@@ -167,7 +178,7 @@ class StackedMembers(L.LightningModule):
             torch.manual_seed(self.members[0].seed + self.current_epoch)
 
     def on_train_epoch_end(self) -> None:
-        if self.members[0].schedule != "constant":
+        if self.members[0].schedule != "constant":  # manual optimization: ours to step
             self.lr_schedulers().step()
         self.record("train_running", self.current_epoch + 1)
         if not self.active.any():  # one sync per epoch
@@ -187,8 +198,8 @@ class StackedMembers(L.LightningModule):
         decayed = [p for p, d in zip(self.params, self.decayed, strict=True) if d]
         others = [p for p, d in zip(self.params, self.decayed, strict=True) if not d]
         first = self.members[0]
-        optimizer = StackedSGD(decayed, others, self.lr, self.wd_optimizer, first.momentum,
-                               self.active)
+        optimizer = StackedSGD(decayed, others, self.member_lr, self.wd_optimizer,
+                               first.momentum, self.active)
         if first.schedule == "constant":
             return optimizer
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.trainer.max_epochs)

@@ -251,3 +251,24 @@ def test_stacked_batches_shard_each_members_order_by_rank():
             assert torch.equal(got, torch.cat(list(member)))
     covered = torch.cat([torch.cat([b[:, 0].flatten() for b in orders(r)[1]]) for r in (0, 1)])
     assert set(covered.tolist()) == set(range(25))  # every sample, padded to 26 by wrapping
+
+
+def test_under_ddp_a_group_trains_like_one_process_with_the_same_samples_per_step(tmp_path):
+    """2 processes with batch 5 each see, step by step, the 10 samples one process with
+    batch 10 sees (every member's EpochBatches deals its permutation out to the ranks)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stacked_ddp_run import main
+
+    main(1, str(tmp_path / "1.pt"))
+    script = Path(__file__).with_name("stacked_ddp_run.py")
+    done = subprocess.run([sys.executable, str(script), "2", str(tmp_path / "2.pt")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {n: torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in (1, 2)}
+    one, two = results[1], results[2]
+    torch.testing.assert_close(two["all"], one["all"], rtol=1e-5, atol=1e-6)
+    for tag in ("val/loss", "train/loss"):  # every sample counted once across the ranks
+        torch.testing.assert_close(two[tag], one[tag], rtol=1e-5, atol=0)
