@@ -29,7 +29,7 @@ EXAMPLES_PER_BATCH = 4096
 
 
 def same_tensors(a: TensorSplit, b: TensorSplit) -> bool:
-    """Whether two splits hold equal tensors (one compare per epoch of setup, not per step)."""
+    """Whether two splits hold equal tensors (compared once, at setup)."""
     return len(a.tensors) == len(b.tensors) and all(
         x is y or (x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y))
         for x, y in zip(a.tensors, b.tensors, strict=True))
@@ -39,7 +39,8 @@ class StackedSplit(Dataset):
     """One split of K members: each tensor (K, N, ...), or (1, N, ...) when all members
     hold the very same TensorSplit.
 
-    Index (K, B) gathers from member k's tensors row k of it; (1, B) the same rows for all.
+    An index (K, B) takes row k's indices from member k's tensors; (1, B) the same indices
+    from every member's.
     """
 
     def __init__(self, splits: list[TensorSplit]):
@@ -173,7 +174,7 @@ class StackedData(L.LightningDataModule):
 
     def in_order(self, name: str) -> DataLoader:
         split = self.splits[name]
-        batch_size = max(self.members[0].batch_size, EVAL_BATCH_SIZE)
+        batch_size = max(self.members[0].batch_size, EVAL_BATCH_SIZE)  # as InMemoryDataModule
         batches = EpochBatches(len(split), batch_size, shuffle=False)
         # Every member scores the same rows in order: one (1, B) index per batch.
         return DataLoader(split, batch_sampler=OneRow(batches), collate_fn=identity_collate)

@@ -80,7 +80,8 @@ class StackedMembers(L.LightningModule):
         self.register_buffer("active", torch.ones(len(members), dtype=torch.bool))
         self.register_buffer("diverged_epoch", torch.zeros(len(members), dtype=torch.long))
         self.epoch_metrics: dict[str, Tensor] = {}
-        self.sums: dict[str, Tensor] = {}  # stage -> (K, 3): loss·n, correct, n
+        # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
+        self.sums: dict[str, dict] = {}
 
     @property
     def num_members(self) -> int:
@@ -115,17 +116,17 @@ class StackedMembers(L.LightningModule):
                             for k in range(self.num_members)])
 
     def score(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
-        """Adds the batch to the stage's epoch sums; returns y_hat (K, B, ...) and the
-        members' losses (K,), detached."""
+        """Adds the batch to the stage's epoch sums (tensors, read once an epoch); returns
+        y_hat (K, B, ...) and the members' losses (K,), detached."""
         X, y = batch
         y_hat = self(X)
         with torch.no_grad():
             losses = self.member_losses(y_hat, y)
-            batch_size = y.shape[1]
-            correct = (y_hat.argmax(-1) == y).sum(-1) if self.classifier else 0 * losses
-            update = torch.stack([losses * batch_size, correct.to(losses),
-                                  torch.full_like(losses, batch_size)], dim=1)
-            self.sums[stage] = self.sums.get(stage, 0) + update  # (K, 3), read once an epoch
+            sums = self.sums.setdefault(stage, {"loss": 0, "correct": 0, "count": 0})
+            sums["loss"] = sums["loss"] + losses * y.shape[1]  # (K,)
+            if self.classifier:
+                sums["correct"] = sums["correct"] + (y_hat.argmax(-1) == y).sum(-1)  # (K,)
+            sums["count"] += y.shape[1]
         return y_hat, losses
 
     # -- the Lightning hooks --------------------------------------------------------------
@@ -213,11 +214,16 @@ class StackedMembers(L.LightningModule):
         sums = self.sums.pop(stage, None)
         if sums is None:
             return
-        sums = self.trainer.strategy.reduce(sums, reduce_op="sum").cpu()
-        active = self.active.cpu()
-        values = {f"{stage}/loss": sums[:, 0] / sums[:, 2]}
+        # One reduce per sum and epoch (a single device skips them): means over all ranks.
+        def total(value) -> Tensor:
+            value = torch.as_tensor(value, dtype=torch.float32, device=self.device)
+            return self.trainer.strategy.reduce(value, reduce_op="sum").cpu()
+
+        count = total(sums["count"])
+        values = {f"{stage}/loss": total(sums["loss"]) / count}
         if self.classifier:
-            values[f"{stage}/acc"] = sums[:, 1] / sums[:, 2]
+            values[f"{stage}/acc"] = total(sums["correct"]) / count
+        active = self.active.cpu()
         for tag, value in values.items():
             previous = self.epoch_metrics.get(tag, torch.full_like(value, float("nan")))
             self.epoch_metrics[tag] = torch.where(active, value, previous)
