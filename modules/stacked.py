@@ -1,0 +1,255 @@
+"""K same-shaped members trained as one: their parameters stacked on a leading member dim.
+
+For a tiny model a training step is bookkeeping, not arithmetic, so K members cost about
+one step each. Parameters are stacked by torch.func.stack_module_state; nets of torch.nn's
+Linear, Flatten and elementwise layers run them as batched matmuls (member_layers.py),
+any other net runs its own forward under vmap (PyTorch's model-ensembling recipe).
+Each member is first built as its plain FitModule, under its own seed, exactly as the
+one-by-one path builds it: the initialisations are the same by construction, and
+`member(k)` hands the plain module back with the trained weights.
+
+A step takes one batch per member, X (K, B, ...) and y (K, B, ...), or (1, B, ...) when
+every member sees the same examples (seeds of one dataset): those are then read once; a
+training batch carries S such steps (S, K or 1, B, ...), see datamodules/stacked.py.
+The loss is the sum of the members' mean losses, so each member's gradient is its own.
+"""
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.func import functional_call, stack_module_state, vmap
+
+from modules.base import Classifier, FitModule, decays
+from modules.member_layers import layers_forward, member_layers
+from modules.stacked_sgd import StackedSGD
+
+# The settings in which members of one group may differ: the optimizer reads them per
+# member, and initialisation happened before stacking.
+MAY_DIFFER = ("lr", "weight_decay", "decay", "sigma")
+
+
+def stack_key(module: FitModule) -> tuple:
+    """Equal for modules that can train as one group: the class, every setting but those
+    in MAY_DIFFER, and the parameters' names and shapes."""
+    settings = sorted((k, repr(v)) for k, v in module.hparams.items() if k not in MAY_DIFFER)
+    shapes = [(name, tuple(p.shape)) for name, p in module.net.named_parameters()]
+    return type(module).__qualname__, tuple(settings), tuple(shapes)
+
+
+class StackedMembers(L.LightningModule):
+    """Trains K plain FitModules of one `stack_key` as one LightningModule.
+
+    Logs nothing through self.log: each epoch's per-member values land in `epoch_metrics`
+    ({"val/loss": (K,) tensor, ...}) and, when the Trainer has one logger per member, in
+    member k's logger, stepped by epoch. Validation dataloader 0 is scored as `val/*`,
+    dataloader 1 (the training split in eval mode, when given) as `train/*`; the running
+    mean over the training steps is `train_running/*`. A member whose loss stops being
+    finite is frozen (`active` False, `diverged_epoch` its epoch) while the others train.
+    """
+
+    def __init__(self, members: list[FitModule]):
+        super().__init__()
+        keys = {stack_key(m) for m in members}
+        if len(keys) != 1:
+            raise ValueError(f"members differ in more than {', '.join(MAY_DIFFER)}: {keys}")
+        first = members[0]
+        if first.optimizer != "sgd" or any(dict(m.net.named_buffers()) for m in members):
+            raise ValueError("only SGD-trained models without buffers train stacked")
+        # The plain members, kept out of nn.Module's registry (their parameters are stale
+        # copies; ours are stacked below): member 0's net is the template vmap calls.
+        self.__dict__["members"] = members
+        self.classifier = isinstance(first, Classifier)
+        self.layers = member_layers(first.net)  # None: vmap the net's own forward
+        self.draws = self.layers is None or any(
+            isinstance(m, torch.nn.Dropout) for m in first.net.modules())
+        params, _ = stack_module_state([m.net for m in members])
+        self.names = list(params)
+        self.params = torch.nn.ParameterList(params.values())  # each (K, *plain shape)
+        self.decayed = [decays(p[0]) for p in self.params]
+        on = [m.decay == "optimizer" for m in members]
+        wd = torch.tensor([m.weight_decay for m in members])
+        lr = torch.tensor([m.lr for m in members])
+        self.register_buffer("member_lr", lr, persistent=False)
+        self.register_buffer("wd_optimizer", wd * torch.tensor(on), persistent=False)
+        self.register_buffer("wd_penalty", wd * ~torch.tensor(on), persistent=False)
+        self.penalized = bool(self.wd_penalty.any())
+        # Several optimizer steps per Lightning batch (training_step), and the cosine
+        # schedule stepped by us (on_train_epoch_end): Lightning's manual optimization.
+        self.automatic_optimization = False
+        # Divergence is state: a resumed group keeps its frozen members frozen.
+        self.register_buffer("active", torch.ones(len(members), dtype=torch.bool))
+        self.register_buffer("diverged_epoch", torch.zeros(len(members), dtype=torch.long))
+        self.epoch_metrics: dict[str, Tensor] = {}
+        # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
+        self.sums: dict[str, dict] = {}
+
+    @property
+    def num_members(self) -> int:
+        return len(self.members)
+
+    def train(self, mode: bool = True):
+        self.members[0].net.train(mode)  # dropout follows the group's mode
+        return super().train(mode)
+
+    # -- forward and loss over the member dim ---------------------------------------------
+
+    def forward(self, X: Tensor) -> Tensor:
+        """X (K, B, ...) or (1, B, ...) shared -> y_hat (K, B, ...)."""
+        shared = X.shape[0] == 1 < self.num_members
+        X = X[0] if shared else X
+        if self.layers is not None:
+            return layers_forward(self.layers, dict(zip(self.names, self.params, strict=True)),
+                                  X, shared)
+
+        def member_forward(params: tuple[Tensor, ...], X: Tensor) -> Tensor:
+            named = dict(zip(self.names, params, strict=True))
+            return functional_call(self.members[0].net, named, (X,))
+
+        return vmap(member_forward, in_dims=(0, None if shared else 0), randomness="different")(
+            tuple(self.params), X)
+
+    def member_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """y_hat (K, B, ...), y (K or 1, B, ...) -> (K,): each member's mean loss, by its
+        own loss function (a loop of K small calls costs less than one vmap up to K ~ 100)."""
+        loss = self.members[0].loss
+        return torch.stack([loss(y_hat[k], y[k if len(y) > 1 else 0])
+                            for k in range(self.num_members)])
+
+    def score(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        """Adds the batch to the stage's epoch sums (tensors, read once an epoch); returns
+        y_hat (K, B, ...) and the members' losses (K,), detached."""
+        X, y = batch
+        y_hat = self(X)
+        with torch.no_grad():
+            losses = self.member_losses(y_hat, y)
+            sums = self.sums.setdefault(stage, {"loss": 0, "correct": 0, "count": 0})
+            sums["loss"] = sums["loss"] + losses * y.shape[1]  # (K,)
+            if self.classifier:
+                sums["correct"] = sums["correct"] + (y_hat.argmax(-1) == y).sum(-1)  # (K,)
+            sums["count"] += y.shape[1]
+        return y_hat, losses
+
+    # -- the Lightning hooks --------------------------------------------------------------
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """S steps at once (StackedData groups them): X (S, K or 1, B, ...), y likewise.
+        Lightning's loop costs more than a tiny model's step, so it runs once per S."""
+        optimizer = self.optimizers()
+        for step in zip(*batch, strict=True):
+            loss = self.step_loss(step)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+
+    def step_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """What one step minimizes: the sum of the members' mean losses."""
+        y_hat, losses = self.score(batch, "train_running")
+        # Under DDP the ranks' mean decides, so every rank freezes the same members; a
+        # single device skips the reduce. No host sync: the mask stays on the device.
+        checked = self.trainer.strategy.reduce(losses, reduce_op="mean")
+        diverging = self.active & ~torch.isfinite(checked)
+        self.diverged_epoch.masked_fill_(diverging, self.current_epoch + 1)
+        self.active &= ~diverging
+        # Every member's batch has B examples, so K · (the loss over all K·B of them) is the
+        # sum of the K means: each member's gradient is its own, from one loss call (the
+        # losses are means over examples). A frozen member's NaN stays in its own gradient
+        # slice, which StackedSGD never applies.
+        _, y = batch
+        y = y.expand(self.num_members, *y.shape[1:])
+        loss = self.num_members * self.members[0].loss(y_hat.flatten(0, 1), y.flatten(0, 1))
+        if self.penalized:
+            # d2l 3.7's λ/2·‖w‖² per member, on weights only, as FitModule adds it.
+            weights = [p for p, d in zip(self.params, self.decayed, strict=True) if d]
+            norms = sum((w**2).flatten(1).sum(1) for w in weights)  # (K,)
+            loss = loss + (self.wd_penalty / 2 * norms).sum()
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int,
+                        dataloader_idx: int = 0) -> None:
+        self.score(batch, ("val", "train")[dataloader_idx])
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.score(batch, "test")
+
+    def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        # Epoch e's dropout masks come from a seed of its own, as FitModule's do (one
+        # stream for the group: masks match the one-by-one runs in law, not bit for bit).
+        # Only where a net draws: seeding costs ~4 ms, a tenth of a polynomial epoch.
+        if batch_idx == 0 and self.draws:
+            torch.manual_seed(self.members[0].seed + self.current_epoch)
+
+    def on_train_epoch_end(self) -> None:
+        if self.members[0].schedule != "constant":  # manual optimization: ours to step
+            self.lr_schedulers().step()
+        self.record("train_running", self.current_epoch + 1)
+        if not self.active.any():  # one sync per epoch
+            self.trainer.should_stop = True
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self.sums.clear()
+            return
+        for stage in ("val", "train"):
+            self.record(stage, self.current_epoch + 1)
+
+    def on_test_epoch_end(self) -> None:
+        self.record("test", self.current_epoch)
+
+    def configure_optimizers(self):
+        decayed = [p for p, d in zip(self.params, self.decayed, strict=True) if d]
+        others = [p for p, d in zip(self.params, self.decayed, strict=True) if not d]
+        first = self.members[0]
+        optimizer = StackedSGD(decayed, others, self.member_lr, self.wd_optimizer,
+                               first.momentum, self.active)
+        if first.schedule == "constant":
+            return optimizer
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.trainer.max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": cosine}
+
+    # -- per-member epoch values ----------------------------------------------------------
+
+    def record(self, stage: str, step: int) -> None:
+        """The epoch's per-member values of `stage` into epoch_metrics and the loggers.
+        Members frozen by now keep the values of their last whole epoch."""
+        sums = self.sums.pop(stage, None)
+        if sums is None:
+            return
+        # One reduce per sum and epoch (a single device skips them): means over all ranks.
+        def total(value) -> Tensor:
+            value = torch.as_tensor(value, dtype=torch.float32, device=self.device)
+            return self.trainer.strategy.reduce(value, reduce_op="sum").cpu()
+
+        count = total(sums["count"])
+        values = {f"{stage}/loss": total(sums["loss"]) / count}
+        if self.classifier:
+            values[f"{stage}/acc"] = total(sums["correct"]) / count
+        active = self.active.cpu()
+        for tag, value in values.items():
+            previous = self.epoch_metrics.get(tag, torch.full_like(value, float("nan")))
+            self.epoch_metrics[tag] = torch.where(active, value, previous)
+        if len(self.loggers) == self.num_members:
+            for k in active.nonzero().flatten().tolist():
+                self.loggers[k].log_metrics({t: v[k].item() for t, v in values.items()}, step)
+
+    # -- one member, as its plain module --------------------------------------------------
+
+    def member_state_dict(self, k: int) -> dict[str, Tensor]:
+        """Member k's weights as its plain module's state_dict: copies, so torch.save
+        writes only them (a view would save the whole stacked storage)."""
+        stacked = zip(self.names, self.params, strict=True)
+        return {f"net.{name}": p[k].detach().clone() for name, p in stacked}
+
+    def load_member_state_dicts(self, states: list[dict[str, Tensor]]) -> None:
+        """The inverse of member_state_dict for all K members (merging a split group)."""
+        with torch.no_grad():
+            for name, p in zip(self.names, self.params, strict=True):
+                p.copy_(torch.stack([state[f"net.{name}"] for state in states]))
+
+    def member(self, k: int) -> FitModule:
+        """Member k's plain module, with the group's current weights for it."""
+        self.members[k].load_state_dict(self.member_state_dict(k))
+        return self.members[k]
+
+    def member_optimizer_state(self, k: int, optimizer: StackedSGD) -> dict:
+        """Member k's optimizer state as its plain module's own optimizer holds it."""
+        return optimizer.member_state_dict(k, self.members[k].make_optimizer())
