@@ -166,7 +166,8 @@ class StackedData(L.LightningDataModule):
                           collate_fn=identity_collate)
 
     def val_dataloader(self) -> list[DataLoader]:
-        names = ["val", "train"] if self.score_train else ["val"]
+        # "train_eval": the training examples each member scores train/* on (batching.py).
+        names = ["val", "train_eval"] if self.score_train else ["val"]
         return [self.in_order(name) for name in names]
 
     def test_dataloader(self) -> DataLoader:

@@ -163,7 +163,7 @@ class FitModule(L.LightningModule):
             self.log_epoch(*VALIDATION_STAGES)
 
     def on_test_epoch_end(self) -> None:
-        examples = self.trainer.strategy.reduce(self.test_metrics["loss"].weight, "sum")
+        examples = self.trainer.strategy.reduce(self.test_metrics["loss"].weight, reduce_op="sum")
         self.test_examples = int(examples)
         self.log_epoch("test")
 

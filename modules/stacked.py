@@ -15,11 +15,12 @@ The loss is the sum of the members' mean losses, so each member's gradient is it
 """
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
-from modules.base import Classifier, FitModule, decays
+from modules.base import DROPOUT_STREAM, Classifier, FitModule, decays
 from modules.member_layers import layers_forward, member_layers
 from modules.stacked_sgd import StackedSGD
 
@@ -176,7 +177,9 @@ class StackedMembers(L.LightningModule):
         # stream for the group: masks match the one-by-one runs in law, not bit for bit).
         # Only where a net draws: seeding costs ~4 ms, a tenth of a polynomial epoch.
         if batch_idx == 0 and self.draws:
-            torch.manual_seed(self.members[0].seed + self.current_epoch)
+            mixed = np.random.SeedSequence(
+                [self.members[0].seed, self.current_epoch, DROPOUT_STREAM])
+            torch.manual_seed(int(mixed.generate_state(1)[0]))
 
     def on_train_epoch_end(self) -> None:
         if self.members[0].schedule != "constant":  # manual optimization: ours to step

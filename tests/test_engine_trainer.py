@@ -13,7 +13,7 @@ def test_a_users_callbacks_add_to_the_experiments_own_and_fitlabs(tmp_path):
         "--logdir", str(tmp_path / "runs"), "--trainer.callbacks+=LearningRateMonitor"])
     member = plan.members[0]
     _, _, trainer_args = plan.instantiate(member)
-    trainer, _ = build_trainer(plan, member, trainer_args, study.callbacks())
+    trainer = build_trainer(plan, [member], member.checkpoint, trainer_args, study.callbacks())
     kinds = {type(c) for c in trainer.callbacks}
     assert {ModelCheckpoint, LastMetrics, TheoremBound, LearningRateMonitor} <= kinds
     assert trainer.logger.log_dir == str(tmp_path / "runs" / "perceptron" / "separable")

@@ -177,7 +177,8 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         try:
             model, data, trainer_args = result.instantiate(member)
             # As the runner builds it (writing nothing yet): e.g. max_epochs -2, an absent GPU.
-            trainer, _ = build_trainer(result, member, trainer_args, study.callbacks())
+            trainer = build_trainer(result, [member], member.checkpoint, trainer_args,
+                                    study.callbacks())
             check_together(study, model, data, trainer, options)
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import lightning as L
 import yaml
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules import CorruptDataError, DataUnavailableError
@@ -26,7 +27,7 @@ from experiments.engine import board, report
 from experiments.engine.errors import ConfigError
 from experiments.engine.files import write_atomically
 from experiments.engine.plan import Member, Plan, flat
-from experiments.engine.trainer import build_trainer
+from experiments.engine.trainer import LastMetrics, build_trainer
 from modules import DivergedError
 
 # Settings that change what the console shows, not the numbers: a rerun may differ in them.
@@ -86,41 +87,45 @@ def changed_settings(member: Member) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
-def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
-               member_metrics: Callable[[L.LightningModule, L.LightningDataModule], dict]
-               = lambda model, data: {}) -> dict:
-    """Train, validate and test one member; return (and write) its metrics.json.
+def finished_result(member: Member) -> dict | None:
+    """The member's result when it finished earlier with these settings (to reuse), else
+    None. Under DDP every rank decides alike (a rank that skips a member the others train
+    leaves them waiting)."""
+    if changed_settings(member):  # only with --overwrite: check_folders refused otherwise
+        return None
+    done = read_metrics(member)
+    if done is None or done["status"] not in ("completed", "diverged"):
+        return None
+    if rank_zero_only.rank == 0:
+        print(f"  finished earlier ({done['status']}): reusing {member.folder}", flush=True)
+    return done
 
-    `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one);
-    `member_metrics` adds the study's own final numbers (e.g. the error of the learned w).
-    """
-    # Under DDP every rank runs this and must decide alike (a rank that skips a member
-    # the others train leaves them waiting); only rank 0 writes.
-    replace = bool(changed_settings(member))  # only with --overwrite: check_folders refused
-    done = None if replace else read_metrics(member)
-    if done is not None and done["status"] in ("completed", "diverged"):
-        if rank_zero_only.rank == 0:
-            print(f"  finished earlier ({done['status']}): reusing {member.folder}", flush=True)
-        return done  # a finished member is a result: reuse it
-    started = time.perf_counter()
-    model, data, trainer_args = plan.instantiate(member)
-    trainer, last_metrics = build_trainer(plan, member, trainer_args, extra_callbacks)
-    logger = trainer.logger
+
+def open_folder(member: Member) -> bool:
+    """Make the member's folder ready to train into (rank 0 writes): an earlier run with
+    other settings removed (--overwrite), leftovers of killed writes gone, config.yaml
+    written. Whether the earlier run was replaced: a replaced run starts afresh."""
+    replace = bool(changed_settings(member))
+    if rank_zero_only.rank == 0:
+        if replace:
+            remove(member.folder)
+        member.folder.mkdir(parents=True, exist_ok=True)
+        for leftover in member.folder.rglob(".*.tmp"):  # of a write that was killed
+            leftover.unlink()
+        write_atomically(member.folder / "config.yaml", yaml.safe_dump(member.settings()))
+    return replace
+
+
+def train(trainer: L.Trainer, model: L.LightningModule, data: L.LightningDataModule,
+          resume: Path | None, test: bool) -> tuple[str, str | None, dict]:
+    """Fit (from `resume`), then test when asked: the status, why it is not completed,
+    and the metrics logged at the end of fitting (testing starts them afresh)."""
     status, message, logged = "completed", None, {}
+    last_metrics = next(c for c in trainer.callbacks if isinstance(c, LastMetrics))
     try:
-        if trainer.is_global_zero:
-            if replace:
-                remove(member.folder)
-            member.folder.mkdir(parents=True, exist_ok=True)
-            for leftover in member.folder.rglob(".*.tmp"):  # of a write that was killed
-                leftover.unlink()
-            write_atomically(member.folder / "config.yaml", yaml.safe_dump(member.settings()))
-        # A replaced run starts afresh; until rank 0 removed it, other ranks still see its
-        # checkpoint.
-        resume = None if replace else last_checkpoint(member)
         trainer.fit(model, datamodule=data, ckpt_path=resume, weights_only=True)
-        logged = {**last_metrics.metrics, **trainer.callback_metrics}  # test() starts afresh
-        if data.has_test and member.final:
+        logged = {**last_metrics.metrics, **trainer.callback_metrics}
+        if test:
             trainer.test(model, datamodule=data, verbose=False)
     except DivergedError as error:
         status, message = "diverged", str(error)
@@ -131,30 +136,70 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
     except (CorruptDataError, DataUnavailableError) as error:
         status, message = "failed", str(error)
     except OSError as error:  # the disk is full, a file is in the way, no permission, ...
-        status, message = "failed", f"{error.strerror or error}: {error.filename or member.folder}"
+        status, message = "failed", f"{error.strerror or error}: {error.filename or ''}"
     except Exception as error:  # a bug or the machine: report it, keep the other runs going
         traceback.print_exc()
         status, message = "failed", f"{type(error).__name__}: {error}"
-    logged.update(trainer.callback_metrics)
+    return status, message, {**logged, **trainer.callback_metrics}
+
+
+def close_folder(plan: Plan, member: Member, result: dict, logger: TensorBoardLogger) -> None:
+    """The member's HPARAMS session and metrics.json, written last: its status says the run
+    is over (rank 0 writes)."""
+    if rank_zero_only.rank != 0:
+        return
+    try:
+        scalars = {k: v for k, v in result["metrics"].items() if "/" in k and v is not None}
+        board.add_hparams(logger.experiment, hyperparameters(plan, member), scalars)
+        logger.finalize("success")
+        text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+        write_atomically(member.folder / "metrics.json", text)
+    except OSError as error:  # the summary still reports the member; its folder cannot
+        print(f"error: {member.folder}: cannot write its results: {error}", file=sys.stderr)
+
+
+def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
+               member_metrics: Callable[[L.LightningModule, L.LightningDataModule], dict]
+               = lambda model, data: {}) -> dict:
+    """Train, validate and test one member; return (and write) its metrics.json.
+
+    `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one);
+    `member_metrics` adds the study's own final numbers (e.g. the error of the learned w).
+    """
+    if (done := finished_result(member)) is not None:
+        return done  # a finished member is a result: reuse it
+    started = time.perf_counter()
+    model, data, trainer_args = plan.instantiate(member)
+    trainer = build_trainer(plan, [member], member.checkpoint, trainer_args, extra_callbacks)
+    try:
+        replace = open_folder(member)
+    except OSError as error:  # the disk is full, a file is in the way, no permission, ...
+        return member_result(plan, member, "failed", f"{error.strerror or error}: "
+                             f"{error.filename or member.folder}", 0, started, {})
+    # Until rank 0 removed a replaced run, other ranks still see its checkpoint.
+    resume = None if replace else last_checkpoint(member)
+    status, message, logged = train(trainer, model, data, resume,
+                                    test=data.has_test and member.final)
     final = {k: float(logged[k]) for k in sorted(logged, key=stage_order) if k != "step"}
+    result = member_result(plan, member, status, message, trainer.current_epoch, started, {
+        **final, **model.final_metrics(), **member_metrics(model, data)})
+    close_folder(plan, member, result, trainer.logger)
+    return result
+
+
+def member_result(plan: Plan, member: Member, status: str, message: str | None, epochs: int,
+                  started: float, metrics: dict) -> dict:
+    """What metrics.json holds."""
     result = {
         "experiment": plan.experiment.name,
         "member": member.name,
         "status": status,
-        "epochs": trainer.current_epoch,
+        "epochs": epochs,
         "seconds": round(time.perf_counter() - started, 3),
-        "metrics": finite({**final, **model.final_metrics(), **member_metrics(model, data)}),
+        "metrics": finite(metrics),
     }
     if message:
         result["message"] = message
-    if trainer.is_global_zero:
-        try:
-            board.add_hparams(logger.experiment, hyperparameters(plan, member), final)
-            logger.finalize("success")
-            text = json.dumps(result, indent=2, allow_nan=False) + "\n"
-            write_atomically(member.folder / "metrics.json", text)
-        except OSError as error:  # the summary still reports the member; its folder cannot
-            print(f"error: {member.folder}: cannot write its results: {error}", file=sys.stderr)
     return result
 
 

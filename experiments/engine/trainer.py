@@ -51,27 +51,27 @@ class LastMetrics(Callback):
         self.metrics = checkpoint.get("logged_metrics", {})
 
 
-def build_trainer(
-    plan: Plan, member: Member, trainer_args: dict, extra_callbacks: tuple = ()
-) -> tuple[L.Trainer, LastMetrics]:
-    """The member's Trainer (its --trainer settings plus fitlab's logger, checkpoint and
-    progress bar) and the callback that keeps its last logged metrics."""
+def build_trainer(plan: Plan, members: list[Member], checkpoint: Path, trainer_args: dict,
+                  extra_callbacks: tuple = ()) -> L.Trainer:
+    """The Trainer of one member, or of a group of members trained as one: its --trainer
+    settings plus fitlab's loggers (one per member, into its run folder), a checkpoint
+    at `checkpoint` saved every epoch, the callback that keeps the last logged metrics,
+    and the progress bar."""
     if trainer_args.get("enable_checkpointing") is False:
         raise ValueError("--trainer.enable_checkpointing false: every fitlab run saves "
                          "checkpoints/last.ckpt to resume from; leave the setting out")
-    logger = TensorBoardLogger(
+    loggers = [TensorBoardLogger(
         save_dir=plan.folder.parent,
         name=plan.experiment.name,
         version=member.name,
         default_hp_metric=False,  # final metrics go to HPARAMS at the end, not a -1
-    )
-    checkpoint = ModelCheckpoint(
-        dirpath=member.checkpoint.parent, filename=member.checkpoint.stem,
+    ) for member in members]
+    saver = ModelCheckpoint(
+        dirpath=checkpoint.parent, filename=checkpoint.stem,
         enable_version_counter=False,  # always the one last.ckpt, overwritten
         save_on_train_epoch_end=True,  # once the epoch's train metrics are in, not before
     )
-    last_metrics = LastMetrics()
-    callbacks = [checkpoint, last_metrics, *(trainer_args.pop("callbacks", None) or []),
+    callbacks = [saver, LastMetrics(), *(trainer_args.pop("callbacks", None) or []),
                  *extra_callbacks]
     if trainer_args.get("enable_progress_bar") is None:  # unset: only on a terminal, not a log
         trainer_args["enable_progress_bar"] = sys.stderr.isatty()
@@ -80,5 +80,5 @@ def build_trainer(
         callbacks.append(TQDMProgressBar(refresh_rate=PROGRESS_REFRESH_STEPS))
     plugins = trainer_args.pop("plugins", None) or []
     plugins = [*(plugins if isinstance(plugins, list) else [plugins]), AtomicCheckpointIO()]
-    trainer = L.Trainer(**trainer_args, logger=logger, callbacks=callbacks, plugins=plugins)
-    return trainer, last_metrics
+    logger = loggers[0] if len(loggers) == 1 else loggers
+    return L.Trainer(**trainer_args, logger=logger, callbacks=callbacks, plugins=plugins)
