@@ -29,10 +29,11 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import aggregate, report
+from experiments.engine import aggregate, report, runner
 from experiments.engine.figures import curves_figure
+from experiments.engine.groups import grouped, run_group
 from experiments.engine.plan import Member, Plan, flat
-from experiments.engine.runner import changed_settings, read_metrics, run_member
+from experiments.engine.runner import changed_settings, read_metrics
 
 
 def sweep(plan: Plan, *keys: str) -> list[Member]:
@@ -65,6 +66,7 @@ class Study:
         seeds: int = 1,
         seed_data: bool = False,
         final: list[str] | None = None,
+        vectorize: bool = True,
         member: str | None = None,
         report_only: bool = False,
     ):
@@ -76,6 +78,8 @@ class Study:
             seed_data: each seed also draws its own data or split (data.seed).
             final: the members scored on the test split (default: the declared members;
                 grid points, which exist to be compared on validation, are not).
+            vectorize: train same-shaped members (seeds, folds, λ grids) together as one
+                vectorised run (engine/groups.py); false trains them one by one.
             member: run only this member (a name or an index), e.g. one task of a job array.
             report_only: run nothing; build the summary from the members already finished.
         """
@@ -83,6 +87,7 @@ class Study:
             raise ValueError(f"--study.seeds must be >= 1, got {seeds}")
         self.members, self.grid = members or {}, grid or {}
         self.seeds, self.seed_data, self.final = seeds, seed_data, final
+        self.vectorize = vectorize
         self.member, self.report_only = member, report_only
 
     def all_members(self) -> dict[str, dict[str, Any]]:
@@ -139,15 +144,28 @@ class Study:
         return results
 
     def run_members(self, plan: Plan, members: list[Member]) -> list[dict]:
-        results, started = [], time.perf_counter()
-        for i, member in enumerate(members):
-            report.progress(plan.experiment.name, member.name, i, len(members), started)
-            results.append(run_member(plan, member, extra_callbacks=self.callbacks(),
-                                      member_metrics=self.member_metrics))
+        """Run the members that have not finished, same-shaped ones together (unless
+        `vectorize` is false); the results in the members' order."""
+        results = {m.name: done for m in members
+                   if (done := runner.finished_result(m)) is not None}
+        pending = [m for m in members if m.name not in results]
+        groups = grouped(pending) if self.vectorize else [[m] for m in pending]
+        started, count = time.perf_counter(), len(results)
+        for group in groups:
+            report.progress(plan.experiment.name, group_label(group), count, len(members),
+                            started)
+            count += len(group)
+            done = run_group(plan, group, self.callbacks(), self.member_metrics) if len(
+                group) > 1 else None
+            if done is None:
+                done = [runner.run_member(plan, member, extra_callbacks=self.callbacks(),
+                                          member_metrics=self.member_metrics)
+                        for member in group]
+            results.update((r["member"], r) for r in done)
             # A Trainer, its model and its datamodule refer to one another, so only the
             # cycle collector frees them: do it now, before the next member loads its data.
             gc.collect()
-        return results
+        return [results[m.name] for m in members]
 
     def callbacks(self) -> list[L.Callback]:
         """The experiment's own callbacks, fresh for each member's Trainer; they join
@@ -238,3 +256,9 @@ def merged(plan: Plan, results: list[dict]) -> tuple[Plan, list[dict]]:
         firsts.setdefault(member.base_name, dataclasses.replace(member, name=member.base_name))
     members = list(firsts.values())
     return dataclasses.replace(plan, members=members), aggregate.merge_seeds(results)
+
+
+def group_label(group: list) -> str:
+    """`degree=3` for one member, `degree=3,seed=0 … degree=3,seed=4 (5 together)`."""
+    names = [member.name for member in group]
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} together)"

@@ -1,0 +1,103 @@
+"""Same-shaped members trained together: one Lightning run of a StackedMembers module.
+
+A study's seeds, folds and λ grids are members of one shape: the same model class and
+parameter shapes, the same data source, the same number of steps. For so small a model a
+step is bookkeeping, not arithmetic, so K of them trained as one cost little more than
+one (modules/stacked.py; `benchmarks/members_speed.py` measures it). Each member still
+gets its own run folder, as runner.run_member writes it: events stepped by epoch (one
+logger per member), config.yaml, metrics.json and checkpoints/last.ckpt, which loads
+into the plain module with `weights_only=True`. While the group trains, its own
+checkpoint (`<experiment>/.groups/<first member>+K/last.ckpt`, every epoch) is what a
+rerun resumes from; it is removed once every member's folder is written.
+"""
+
+import shutil
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from datamodules.stacked import StackedData
+from experiments.engine import runner
+from experiments.engine.plan import Member, Plan, flat
+from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
+from modules.stacked import StackedMembers
+
+# Settings in which the members of one group may differ (see modules/stacked.py): the
+# seed, the data's draw or fold, and what the stacked optimizer applies per member.
+MAY_DIFFER = {"seed", "data.seed", "data.fold", "model.lr", "model.weight_decay",
+              "model.decay", "model.sigma"}
+
+
+def group_key(member: Member) -> tuple:
+    """Equal for members that differ in MAY_DIFFER alone: the same class and settings, so
+    the same parameter shapes, data source and number of steps."""
+    settings = flat(member.settings())
+    rest = tuple(sorted((k, repr(v)) for k, v in settings.items() if k not in MAY_DIFFER))
+    return rest, member.final
+
+
+def grouped(members: list[Member]) -> list[list[Member]]:
+    """The members in groups of one shape, in the order of their first member."""
+    groups: dict[tuple, list[Member]] = {}
+    for member in members:
+        groups.setdefault(group_key(member), []).append(member)
+    return list(groups.values())
+
+
+def group_checkpoint(plan: Plan, members: list[Member]) -> Path:
+    return plan.folder / ".groups" / f"{members[0].name}+{len(members)}" / "last.ckpt"
+
+
+def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
+              member_metrics=lambda model, data: {}) -> list[dict] | None:
+    """Train the members as one run; return (and write) each one's metrics.json. None
+    when their model cannot train stacked (a rule rather than SGD steps: the perceptron,
+    closed-form fits): they then train one by one."""
+    started = time.perf_counter()
+    built = [plan.instantiate(member) for member in members]  # each seeded as if alone
+    try:
+        stacked = StackedMembers([model for model, _, _ in built])
+    except ValueError:
+        return None
+    data = StackedData([member_data for _, member_data, _ in built])
+    checkpoint = group_checkpoint(plan, members)
+    trainer = build_trainer(plan, members, checkpoint, built[0][2], callbacks)
+    try:
+        replaced = [runner.open_folder(member) for member in members]
+    except OSError as error:  # the disk is full, a file is in the way, no permission, ...
+        why = f"{error.strerror or error}: {error.filename or plan.folder}"
+        return [runner.member_result(plan, m, "failed", why, 0, started, {}) for m in members]
+    resume = checkpoint if checkpoint.exists() and not any(replaced) else None
+    status, message, _ = runner.train(trainer, stacked, data, resume,
+                                      test=data.has_test and members[0].final)
+    results = []
+    for k, (member, logger) in enumerate(zip(members, trainer.loggers, strict=True)):
+        plain = stacked.member(k)  # the plain module with the member's trained weights
+        metrics = {tag: values[k].item() for tag, values in stacked.epoch_metrics.items()}
+        if "test/loss" in metrics:
+            plain.test_examples = stacked.examples.get("test", 0)
+        diverged = not bool(stacked.active[k])
+        why = (f"loss stopped being finite in epoch {int(stacked.diverged_epoch[k])}"
+               if diverged else message)
+        result = runner.member_result(
+            plan, member, "diverged" if diverged else status, why, trainer.current_epoch,
+            started, {**metrics, **plain.final_metrics(), **member_metrics(plain, built[k][1])})
+        save_member_checkpoint(plain, member, trainer)
+        runner.close_folder(plan, member, result, logger)
+        results.append(result)
+    if status != "failed" and rank_zero_only.rank == 0:
+        shutil.rmtree(checkpoint.parent, ignore_errors=True)
+    return results
+
+
+@rank_zero_only
+def save_member_checkpoint(plain: L.LightningModule, member: Member, trainer: L.Trainer
+                           ) -> None:
+    """The member's last.ckpt as its one-by-one run leaves it: its weights and settings,
+    plain tensors and values (loads with weights_only=True)."""
+    AtomicCheckpointIO().save_checkpoint(
+        {"state_dict": plain.state_dict(), "hyper_parameters": dict(plain.hparams),
+         "epoch": trainer.current_epoch, "global_step": trainer.global_step},
+        member.checkpoint)
