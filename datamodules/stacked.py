@@ -162,6 +162,8 @@ class StackedData(L.LightningDataModule):
         steps = max(1, EXAMPLES_PER_BATCH // (len(self.members) * member.batch_size))
         if member.world_size > 1:
             steps = 1  # DDP expects one backward per forward
+        if self.trainer is not None and self.trainer.limit_train_batches != 1.0:
+            steps = 1  # a limit (--fast) counts the steps of one member's run
         return DataLoader(self.splits["train"], batch_sampler=StackedBatches(self.orders, steps),
                           collate_fn=identity_collate)
 

@@ -54,7 +54,8 @@ class StackedMembers(L.LightningModule):
         if len(keys) != 1:
             raise ValueError(f"members differ in more than {', '.join(MAY_DIFFER)}: {keys}")
         first = members[0]
-        if first.optimizer != "sgd" or any(dict(m.net.named_buffers()) for m in members):
+        if (not first.automatic_optimization or first.optimizer != "sgd"
+                or any(dict(m.net.named_buffers()) for m in members)):
             raise ValueError("only SGD-trained models without buffers train stacked")
         # The plain members, kept out of nn.Module's registry (their parameters are stale
         # copies; ours are stacked below): member 0's net is the template vmap calls.
@@ -81,6 +82,7 @@ class StackedMembers(L.LightningModule):
         self.register_buffer("active", torch.ones(len(members), dtype=torch.bool))
         self.register_buffer("diverged_epoch", torch.zeros(len(members), dtype=torch.long))
         self.epoch_metrics: dict[str, Tensor] = {}
+        self.examples: dict[str, int] = {}  # stage -> how many examples its values are over
         # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
         self.sums: dict[str, dict] = {}
 
@@ -209,6 +211,14 @@ class StackedMembers(L.LightningModule):
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.trainer.max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": cosine}
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # A group resumed after its last epoch (killed while testing) fits nothing more:
+        # these are then its members' train and val values.
+        checkpoint["epoch_metrics"] = self.epoch_metrics
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.epoch_metrics = checkpoint.get("epoch_metrics", {})
+
     # -- per-member epoch values ----------------------------------------------------------
 
     def record(self, stage: str, step: int) -> None:
@@ -223,6 +233,7 @@ class StackedMembers(L.LightningModule):
             return self.trainer.strategy.reduce(value, reduce_op="sum").cpu()
 
         count = total(sums["count"])
+        self.examples[stage] = int(count)
         values = {f"{stage}/loss": total(sums["loss"]) / count}
         if self.classifier:
             values[f"{stage}/acc"] = total(sums["correct"]) / count
