@@ -11,6 +11,7 @@ checkpoint (`<experiment>/.groups/<first member>+K/last.ckpt`, every epoch) is w
 rerun resumes from; it is removed once every member's folder is written.
 """
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -53,15 +54,17 @@ def group_checkpoint(plan: Plan, members: list[Member]) -> Path:
 def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
               member_metrics=lambda model, data: {}) -> list[dict] | None:
     """Train the members as one run; return (and write) each one's metrics.json. None
-    when their model cannot train stacked (a rule rather than SGD steps: the perceptron,
-    closed-form fits): they then train one by one."""
+    when they cannot train stacked (a rule rather than SGD steps: the perceptron,
+    closed-form fits; splits of unequal sizes): they then train one by one."""
     started = time.perf_counter()
     built = [plan.instantiate(member) for member in members]  # each seeded as if alone
     try:
         stacked = StackedMembers([model for model, _, _ in built])
+        data = StackedData([member_data for _, member_data, _ in built])
+        data.prepare_data()
+        data.setup()  # splits of unequal sizes (folds of 100 in 3) cannot stack
     except ValueError:
         return None
-    data = StackedData([member_data for _, member_data, _ in built])
     checkpoint = group_checkpoint(plan, members)
     trainer = build_trainer(plan, members, checkpoint, built[0][2], callbacks)
     try:
@@ -89,6 +92,8 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
         results.append(result)
     if status != "failed" and rank_zero_only.rank == 0:
         shutil.rmtree(checkpoint.parent, ignore_errors=True)
+        with contextlib.suppress(OSError):  # other groups may still be training
+            checkpoint.parent.parent.rmdir()
     return results
 
 
