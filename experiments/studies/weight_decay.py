@@ -342,21 +342,21 @@ def band(ax, done: dict[float, dict], key: str, style: str, color: str, label: s
                     [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
 
 
-def book_figure(sgd: dict, ridge: dict, zero: dict, lr: float, T: int) -> Figure:
+def book_figure(sgd: dict, ridge: dict, from_zero: dict, lr: float, T: int) -> Figure:
     figure = Figure(figsize=(11, 4), layout="constrained")
     loss_ax, norm_ax = figure.subplots(1, 2)
     lambdas, zero = sorted({*sgd, *ridge}), zero_at(sgd, ridge)
     band(loss_ax, sgd, "val/loss", "o-", "C0", "SGD from N(0, 1)", zero)
     band(loss_ax, ridge, "val/loss", "s-", "C2", "ridge (closed form)", zero)
-    if zero:
-        band(loss_ax, zero, "val/loss", "D", "C1", "SGD from 0", zero)
+    if from_zero:
+        band(loss_ax, from_zero, "val/loss", "D", "C1", "SGD from 0", zero)
     mean = next(iter(sgd.values()))["metrics"]["mean_val_loss"]
     loss_ax.axhline(mean, color="grey", linestyle=":", label="predicting the training mean")
     loss_ax.set_ylabel("final val/loss (½·MSE)")
     band(norm_ax, sgd, "w_norm", "o-", "C0", "SGD from N(0, 1)", zero)
     band(norm_ax, ridge, "w_norm", "s-", "C2", "ridge (closed form)", zero)
-    if zero:
-        band(norm_ax, zero, "w_norm", "D", "C1", "SGD from 0", zero)
+    if from_zero:
+        band(norm_ax, from_zero, "w_norm", "D", "C1", "SGD from 0", zero)
     unseen = [sgd[lam]["metrics"]["w0_unseen_norm"] * (1 - lr * lam) ** T for lam in sorted(sgd)]
     norm_ax.plot(positions(sorted(sgd), zero), unseen, "k--", linewidth=1,
                  label=f"unseen part of w₀ × (1 − lr·λ)^{T}")
