@@ -1,12 +1,20 @@
-"""Weight decay: the penalty option, and the study end to end at the book's settings."""
+"""Weight decay: the penalty option, closed-form ridge, what SGD cannot move, the setup
+where decay helps, and the study end to end."""
 
+import copy
 import json
+import statistics
 
 import pytest
-from conftest import metrics, run_cli
+import torch
+from conftest import run_cli
 
 from datamodules import HighDimensionalData
-from modules import LinearRegression
+from experiments.engine import config, registry
+from experiments.engine.aggregate import mean_se
+from experiments.engine.plan import seed_of
+from experiments.studies.weight_decay import initial_weights, unseen_part
+from modules import LeastSquares, LinearRegression
 
 
 def test_the_penalty_way_takes_weight_decay_out_of_the_optimizer():
@@ -24,23 +32,129 @@ def test_the_high_dimensional_data_is_the_books():
 
 
 @pytest.mark.slow
-def test_weight_decay_shrinks_w_and_rescues_validation(logdir):
-    # Every declared member at the book's settings; one λ of the sweep.
-    done = run_cli("weight_decay", "--study.grid", '{"model.weight_decay": [1]}', logdir=logdir)
+def test_the_study_says_what_the_books_gap_is_made_of_and_where_decay_helps(logdir):
+    # The YAML's sweeps but the MLP and the book's λ grid beyond 0 and 3.
+    sweeps = registry.load("weight_decay").defaults["study"]["init_args"]["sweeps"]
+    sweeps = [s for s in sweeps if s["prefix"] != "mlp,"]
+    sweeps[0] = {**sweeps[0], "lambdas": [0, 3]}
+    done = run_cli("weight_decay", "--study.sweeps", json.dumps(sweeps), logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "weight_decay"
-    final = {p.name: metrics(p)["metrics"] for p in study.iterdir() if p.is_dir()}
-    free, decayed = final["wd=0"], final["wd=3"]
-    assert free["w_norm"] > 5 and decayed["w_norm"] < 1  # the book: ≈ 13 and ≈ 0.36
-    assert free["val/loss"] > 10 * decayed["val/loss"]
-    # For plain SGD the L2 penalty and the optimizer's weight_decay are the same update.
-    assert final["wd=3"]["w_norm"] == pytest.approx(final["sgd"]["w_norm"], rel=1e-4)
-    assert final["adamw"]["w_norm"] < 1
-    # The MLP: weight decay narrows the gap between train and validation.
-    gap = {name: final[name]["val/loss"] - final[name]["train/loss"]
-           for name in ("mlp,wd=0", "mlp,wd=0.01")}
-    assert gap["mlp,wd=0.01"] < 0.8 * gap["mlp,wd=0"]
-    rows = json.loads((study / "summary.json").read_text())
-    assert {row["member"] for row in rows} >= {"wd=0", "wd=3", "weight_decay=1"}
-    assert (study / "curves.png").exists() and (study / "lambda.png").exists()
-    assert "Three ways to apply weight decay" in (study / "summary.md").read_text()
+    rows = {row["member"]: row for row in json.loads((study / "summary.json").read_text())}
+    free, decayed = rows["wd=0"], rows["wd=3"]
+    # The book's numbers, and what they are: w₀'s part the 20 inputs cannot see, decayed.
+    assert free["w_norm"] > 10 and decayed["w_norm"] < 1  # the book: ≈ 13 and ≈ 0.36
+    assert free["w_norm"] == pytest.approx(free["w0_unseen_norm"], rel=1e-3)
+    assert decayed["w_norm"] == pytest.approx(decayed["w0_unseen_norm"] * 0.991**400, rel=0.03)
+    # The closed forms beat every trained member, from N(0, 1) or from 0.
+    closed = max(rows[m]["val/loss"] for m in ("ridge,wd=0", "ridge,wd=3"))
+    assert closed < min(rows[m]["val/loss"] for m in ("wd=0", "wd=3", "sigma=0,wd=3"))
+    assert closed < free["mean_val_loss"]
+    text = (study / "summary.md").read_text()
+    takeaway = next(part for part in text.split("\n\n") if part.startswith("**Takeaway"))
+    for number in (free["w_norm"], free["w0_unseen_norm"], decayed["w_norm"],
+                   rows["ridge,wd=0"]["val/loss"], free["mean_val_loss"]):
+        assert f"{number:.3g}" in takeaway
+    # The interior optimum, chosen on validation, tested: the grid points are not.
+    chosen = [name for name in rows if name.startswith("final,n=150,")]
+    assert len(chosen) == 1 and "test/loss" in rows[chosen[0]]
+    assert "test/loss" not in rows["n=150,wd=1"] or chosen[0] == "final,n=150,wd=1"
+    for end in ("n=150,wd=0", "n=150,wd=10"):
+        assert rows[end]["test/loss"] > rows[chosen[0]]["test/loss"]
+    assert "Where weight decay does help" in takeaway
+    assert {"lambda.png", "optimum.png", "curves.png"} <= {p.name for p in study.iterdir()}
+
+
+def hand_ridge(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
+    """w, b minimizing ½·mean((Xw + b − y)²) + λ/2·‖w‖², from the normal equations of
+    [w; b] with b left out of the penalty (no centring)."""
+    X, y = X.double(), y.double()
+    n, d = X.shape
+    A = torch.cat([X, torch.ones(n, 1, dtype=X.dtype)], 1)
+    penalty = torch.diag(torch.tensor([lam] * d + [0.0], dtype=X.dtype))
+    wb = torch.linalg.solve(A.T @ A / n + penalty, A.T @ y / n)
+    return wb[:d, 0], wb[d, 0].item()
+
+
+@pytest.mark.parametrize("lam", [0.3, 3.0])
+def test_closed_form_ridge_solves_the_penalized_loss_with_the_bias_undecayed(lam):
+    data = HighDimensionalData(num_train=150, noise=0.1, batch_size=150)
+    data.setup()
+    X, y = data.splits["train"].tensors
+    model = LeastSquares(num_inputs=200, bias=True, weight_decay=lam)
+    model.fit(X, y)
+    w, b = model.weights()
+    hand_w, hand_b = hand_ridge(X, y, lam)
+    torch.testing.assert_close(w, hand_w)
+    assert b.item() == pytest.approx(hand_b)
+    assert model.final_metrics()["w_norm"] == pytest.approx(hand_w.norm().item())
+
+
+def test_at_lambda_0_it_is_the_min_norm_interpolant():
+    data = HighDimensionalData()  # 20 examples of 200 inputs
+    data.setup()
+    X, y = data.splits["train"].tensors
+    model = LeastSquares(num_inputs=200, bias=True)
+    model.fit(X, y)
+    w, b = model.weights()
+    torch.testing.assert_close(X.double() @ w + b, y.double().flatten())  # interpolates
+    # The smallest such w: the pseudo-inverse's, on the centred data.
+    Xc, yc = X.double() - X.double().mean(0), y.double() - y.double().mean()
+    torch.testing.assert_close(w, (torch.linalg.pinv(Xc) @ yc).flatten())
+
+
+def test_sgds_weight_decay_is_the_same_step_as_the_penalty():
+    # Why the study runs the penalty alone: torch.optim.SGD's weight_decay adds λw to the
+    # gradient, the gradient of λ/2·‖w‖².
+    X, y = torch.randn(5, 200), torch.randn(5, 1)
+    torch.manual_seed(0)
+    penalty = LinearRegression(num_inputs=200, sigma=1.0, lr=0.003, weight_decay=3,
+                               decay="penalty")
+    by_optimizer = copy.deepcopy(penalty)
+    by_optimizer.decay = "optimizer"
+    for model in (penalty, by_optimizer):
+        optimizer = model.make_optimizer()
+        loss = model.loss(model(X), y)
+        if model.decay == "penalty":
+            loss = loss + 3 / 2 * (model.net.weight**2).sum()
+        loss.backward()
+        optimizer.step()
+    torch.testing.assert_close(penalty.net.weight, by_optimizer.net.weight)
+
+
+def test_the_unseen_part_of_w0_is_what_sgd_cannot_move():
+    _, plan = config.plan(registry.load("weight_decay"), ["--study.member", "wd=0"])
+    model, data, _ = plan.instantiate(plan.members[0])
+    data.setup()
+    w0 = model.weights()[0].clone()
+    torch.testing.assert_close(initial_weights(model), w0)  # redrawn from the seed
+    X, y = data.splits["train"].tensors
+    for _ in range(5):  # any SGD step on the training data leaves that part where it was
+        optimizer = model.make_optimizer()
+        model.loss(model(X), y).backward()
+        optimizer.step()
+    w = model.weights()[0]
+    assert not torch.allclose(w, w0)
+    torch.testing.assert_close(unseen_part(w, X), unseen_part(w0, X), rtol=1e-4, atol=1e-5)
+    assert unseen_part(w0, X).norm() < w0.norm()  # 180 of 200 directions: ≈ 0.95 of it
+
+
+def test_ridge_has_an_interior_optimum_on_validation_confirmed_on_test():
+    # The study's n=150 setup, 5 draws, as the study chooses: the lowest mean val loss.
+    lambdas = [0, 0.01, 0.1, 0.3, 1, 3, 10]
+    val, test = {lam: [] for lam in lambdas}, {lam: [] for lam in lambdas}
+    for k in range(5):
+        data = HighDimensionalData(num_train=150, noise=0.1, num_val=1000, num_test=1000,
+                                   batch_size=150, seed=seed_of(0, k))
+        data.setup()
+        for lam in lambdas:
+            model = LeastSquares(num_inputs=200, bias=True, weight_decay=lam)
+            model.fit(*data.splits["train"].tensors)
+            for scores, split in ((val, "val"), (test, "test")):
+                X, y = data.splits[split].tensors
+                scores[lam].append(model.loss(model(X), y).item())
+    chosen = min(lambdas, key=lambda lam: statistics.fmean(val[lam]))
+    assert chosen not in (lambdas[0], lambdas[-1])
+    for end in (lambdas[0], lambdas[-1]):
+        mean, se = mean_se([a - b for a, b in zip(test[end], test[chosen], strict=True)])
+        assert mean > 2 * se and mean > 0

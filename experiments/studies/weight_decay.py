@@ -1,105 +1,409 @@
-"""`weight_decay` (chapter 12, d2l 3.7): weight decay on the book's high-dimensional
-regression (the pair wd=0 / wd=3, a sweep over λ, three ways to apply it) and on an MLP."""
+"""`weight_decay` (chapter 12, d2l 3.7): what the book's λ = 0 / λ = 3 gap is made of, a
+setup where weight decay helps, and weight decay on an MLP.
 
+The book's regression has 20 examples of 200 inputs, so SGD moves w only within the 20
+directions the training inputs span: the other 180 keep their N(0, 1) initial values,
+shrunk by (1 − lr·λ) at each step of the penalty and by nothing else. Its members are
+drawn beside the same training from w = 0 and the exact ridge path (closed form); a
+second, larger setup has an interior optimum of λ, chosen on validation and tested.
+"""
+
+import dataclasses
+import inspect
+import math
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
 from matplotlib.figure import Figure
 
-from experiments.engine import report
+from experiments.engine import aggregate, report
 from experiments.engine.figures import curves_figure
-from experiments.engine.plan import Plan
-from experiments.engine.study import sweep
-from experiments.studies.regression import RegressionStudy
-
-# Each way of applying λ = 3 -> its member (the book's way, the penalty, is wd=3).
-WAYS = {"penalty": "wd=3", "sgd": "sgd", "adamw": "adamw"}
+from experiments.engine.plan import Member, Plan
+from experiments.studies.regression import RegressionStudy, truth_errors
 
 
-def shown(metrics: dict) -> str:
-    """`‖w‖ 0.387, val/loss 0.148`, of the two it has (a run may stop between validations)."""
-    return ", ".join(f"{label} {metrics[key]:.3g}" for key, label in
-                     (("w_norm", "‖w‖"), ("val/loss", "val/loss")) if key in metrics)
+@dataclass
+class Sweep:
+    """Members `PREFIX` + `wd=λ` that differ from `overrides` in model.weight_decay alone."""
+
+    prefix: str
+    lambdas: list[float]
+    overrides: dict = field(default_factory=dict)
+    final: list[float] | None = None  # the λs scored on the test split (None: all)
+    choose: bool = False  # validation chooses λ, and that fit is tested as `final,NAME`
+
+    def name(self, lam: float) -> str:
+        return f"{self.prefix}wd={lam:g}"
+
+    def members(self) -> dict[str, dict]:
+        return {self.name(lam): {**self.overrides, "model.weight_decay": lam}
+                for lam in self.lambdas}
+
+    def is_final(self, lam: float) -> bool:
+        return self.final is None or lam in self.final
+
+    def done(self, results: list[dict]) -> dict[float, dict]:
+        """λ -> the merged result of its member, where it has a validation loss."""
+        by_name = {r["member"]: r for r in results}
+        return {lam: by_name[self.name(lam)] for lam in self.lambdas
+                if "val/loss" in by_name.get(self.name(lam), {}).get("metrics", {})}
+
+    def chosen(self, results: list[dict]) -> float | None:
+        """The λ with the lowest mean validation loss, once every λ has one."""
+        done = self.done(results)
+        if len(done) < len(self.lambdas):
+            return None
+        return min(done, key=lambda lam: done[lam]["metrics"]["val/loss"])
+
+
+def initial_weights(model: L.LightningModule) -> torch.Tensor:
+    """The model's w as it was built: the same class and settings under the same seed
+    (Plan.instantiate seeds, then builds; nothing draws random numbers in between)."""
+    accepted = inspect.signature(type(model)).parameters
+    settings = {k: v for k, v in model.hparams.items() if k in accepted}
+    with torch.random.fork_rng():
+        torch.manual_seed(model.seed)
+        return type(model)(**settings).weights()[0]
+
+
+def unseen_part(w: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The part of w orthogonal to every row of X (n, d): what no gradient of a loss on X
+    can move, since each is a combination of those rows."""
+    Q, _ = torch.linalg.qr(X.double().T)  # (d, n): an orthonormal basis of the rows
+    w = w.double()
+    return w - Q @ (Q.T @ w)
+
+
+def steps(member: Member) -> int:
+    """SGD steps of the member's run: epochs × batches per epoch."""
+    data = member.config.data.init_args
+    return member.config.trainer.max_epochs * math.ceil(data.num_train / data.batch_size)
+
+
+def se(metrics: dict, key: str, digits: int = 3) -> str:
+    """`0.148 ± 0.012`: a merged metric with its standard error over seeds, if it has one."""
+    error = metrics.get(f"{key}_se")
+    return f"{metrics[key]:.{digits}g}" + (f" ± {error:.2g}" if error is not None else "")
+
+
+def paired(results: dict, a: float, b: float, key: str) -> tuple[float, float]:
+    """Mean and standard error over seeds of key(a) − key(b), paired by seed (the same
+    data draw): the runs of one member line up with the other's by seed."""
+    differences = [x["metrics"][key] - y["metrics"][key]
+                   for x, y in zip(results[a]["runs"], results[b]["runs"], strict=True)]
+    return aggregate.mean_se(differences)
 
 
 class WeightDecay(RegressionStudy):
-    """The λ figure has the members that differ in model.weight_decay alone (the grid's
-    and, e.g., wd=0 and wd=3)."""
-
-    def __init__(self, curves: list[str] | None = None, **kwargs):
+    def __init__(self, sweeps: list[dict] | None = None, curves: list[str] | None = None,
+                 **kwargs):
         """
         Args:
+            sweeps: λ sweeps, each {prefix, lambdas, overrides, final, choose} (see Sweep).
             curves: members whose train and validation curves are drawn side by side.
         """
         super().__init__(**kwargs)
+        self.sweeps = [Sweep(**sweep) for sweep in sweeps or []]
         self.curves_of = curves or []
+
+    def sweep(self, prefix: str) -> Sweep | None:
+        return next((s for s in self.sweeps if s.prefix == prefix), None)
+
+    def all_members(self) -> dict[str, dict]:
+        members = super().all_members() if self.members or self.grid else {}
+        for sweep in self.sweeps:
+            members.update(sweep.members())
+        return members or {"default": {}}
+
+    def is_final(self, name: str) -> bool:
+        for sweep in self.sweeps:
+            for lam in sweep.lambdas:
+                if name == sweep.name(lam):
+                    return sweep.is_final(lam)
+        return super().is_final(name)
+
+    def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
+        """Besides w_err and b_err: for SGD members the initial ‖w₀‖ and the norm of its
+        part that the training inputs cannot see (which only the decay shrinks)."""
+        metrics = truth_errors(model, data)
+        if hasattr(data, "true_w"):  # the constant predictor: the training labels' mean
+            y_train, y_val = data.splits["train"].tensors[1], data.splits["val"].tensors[1]
+            metrics["mean_val_loss"] = ((y_val - y_train.mean()) ** 2).mean().item() / 2
+        if hasattr(model, "weights") and getattr(model.hparams, "sigma", None) is not None:
+            w0 = initial_weights(model)
+            X = data.splits["train"].tensors[0]
+            metrics |= {"w0_norm": w0.norm().item(),
+                        "w0_unseen_norm": unseen_part(w0, X).norm().item()}
+        return metrics
+
+    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+        """The λ that validation chose, tested: the same fit as its grid point (a closed
+        form is solved again on the same data), now a final member."""
+        later = []
+        for sweep in (s for s in self.sweeps if s.choose):
+            lam = sweep.chosen(results)
+            if lam is None or sweep.is_final(lam):
+                continue
+            point = next(m for m in plan.members if m.name == sweep.name(lam))
+            name = f"final,{point.name}"
+            later.append(dataclasses.replace(point, name=name, folder=plan.folder / name,
+                                             final=True))
+        return later
+
+    # -- what summary.md says -------------------------------------------------------------
+
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        return " ".join(s for s in (self.gap_sentence(plan, results),
+                                    self.optimum_sentence(plan, results)) if s)
+
+    def gap_sentence(self, plan: Plan, results: list[dict]) -> str:
+        """What the book's λ = 0 / λ = 3 gap is made of, with its numbers."""
+        by = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
+        needed = ("wd=0", "wd=3", "sigma=0,wd=0", "sigma=0,wd=3", "ridge,wd=0", "ridge,wd=3")
+        if not all(name in by for name in needed):
+            return ""
+        free, decayed = by["wd=0"], by["wd=3"]
+        member = next(m for m in plan.members if m.name == "wd=3")
+        lr, T = member.config.model.init_args.lr, steps(member)
+        shrunk = decayed["w0_unseen_norm"] * (1 - lr * 3) ** T
+        data = member.config.data.init_args
+        return (
+            f"The book's gap (val/loss {se(free, 'val/loss')} at λ = 0 against "
+            f"{se(decayed, 'val/loss')} at λ = 3) is the initialisation, not generalisation: "
+            f"with {data.num_train} examples of {data.num_inputs} inputs SGD moves w in only "
+            f"{data.num_train} directions, so at λ = 0 ‖w‖ = {se(free, 'w_norm', 3)} is the "
+            f"initial weights' unseen part ({free['w0_unseen_norm']:.3g} of "
+            f"‖w₀‖ = {free['w0_norm']:.3g}), and λ = 3 shrinks it by (1 − lr·λ)^{T} to "
+            f"{shrunk:.3g} (‖w‖ = {se(decayed, 'w_norm', 3)}); from w = 0 the same training "
+            f"reaches {se(by['sigma=0,wd=0'], 'val/loss')} (λ = 0) and "
+            f"{se(by['sigma=0,wd=3'], 'val/loss')} (λ = 3), and the closed-form fits "
+            f"{se(by['ridge,wd=0'], 'val/loss')} (min-norm least squares), "
+            f"{se(by['ridge,wd=3'], 'val/loss')} (ridge λ = 3) and "
+            f"{se(free, 'mean_val_loss')} (predicting the training mean)."
+        )
+
+    def optimum(self, results: list[dict]) -> tuple[Sweep, float, dict[float, dict]] | None:
+        """The sweep validation chooses from, its chosen λ, and the test results of the
+        chosen fit and of the smallest and largest λ, once all three are tested."""
+        sweep = next((s for s in self.sweeps if s.choose), None)
+        lam = sweep.chosen(results) if sweep else None
+        if lam is None:
+            return None
+        tested = {r["member"]: r for r in results if "test/loss" in r["metrics"]}
+        names = {sweep.lambdas[0]: sweep.name(sweep.lambdas[0]),
+                 sweep.lambdas[-1]: sweep.name(sweep.lambdas[-1])}
+        names[lam] = sweep.name(lam) if sweep.is_final(lam) else f"final,{sweep.name(lam)}"
+        if not all(name in tested for name in names.values()):
+            return None
+        return sweep, lam, {e: tested[name] for e, name in names.items()}
+
+    def optimum_sentence(self, plan: Plan, results: list[dict]) -> str:
+        """Where decay helps: the chosen λ against λ = 0 and the largest λ, on test."""
+        if (found := self.optimum(results)) is None:
+            return ""
+        sweep, lam, tested = found
+        ends = (sweep.lambdas[0], sweep.lambdas[-1])
+        gaps = [paired(tested, e, lam, "test/loss") for e in ends]
+        member = next(m for m in plan.members if m.name == sweep.name(lam))
+        data = member.config.data.init_args
+        return (
+            f"Where weight decay does help ({data.num_train} examples of {data.num_inputs} "
+            f"inputs, noise {data.noise:g}, closed-form ridge, {tested[lam]['seeds']} draws), "
+            f"validation chooses λ = {lam:g} of {len(sweep.lambdas)} values from {ends[0]:g} to "
+            f"{ends[1]:g}, and on test its loss {se(tested[lam]['metrics'], 'test/loss')} is "
+            f"below λ = {ends[0]:g}'s by {gaps[0][0]:.3g} ± {gaps[0][1]:.2g} and below "
+            f"λ = {ends[1]:g}'s by {gaps[1][0]:.3g} ± {gaps[1][1]:.2g} (paired by draw)."
+        )
+
+    def notes(self, plan: Plan, results: list[dict]) -> str:
+        return "\n\n".join(s for s in (self.ways_note(results), self.optimum_note(results),
+                                        self.mlp_note(results)) if s)
+
+    def ways_note(self, results: list[dict]) -> str:
+        by = {r["member"]: r["metrics"] for r in results if "w_norm" in r["metrics"]}
+        if not {"wd=3", "adamw"} <= set(by):
+            return ""
+        return (
+            "**Ways to apply weight decay** at the same λ = 3. *penalty* (wd=3, the book's "
+            "from-scratch way) adds λ/2·‖w‖² to the loss SGD minimizes, so each step also "
+            "subtracts lr·λ·w; torch.optim.SGD's `weight_decay` adds λ·w to the gradient, "
+            "the very same update for plain SGD (tests/test_weight_decay.py checks a step), "
+            "so it is not run again. *adamw* decouples the decay from the gradient "
+            "(Loshchilov & Hutter, 2019): Adam divides each coordinate of the gradient by "
+            "its running RMS, which would also shrink an L2 penalty's pull on weights with "
+            "large gradients; AdamW instead multiplies w by (1 − lr·λ) at each step, apart "
+            "from the Adam update. Its numbers differ because Adam's steps are about lr per "
+            f"coordinate whatever the gradient: penalty ‖w‖ {se(by['wd=3'], 'w_norm', 3)}, "
+            f"val/loss {se(by['wd=3'], 'val/loss')}; adamw ‖w‖ {se(by['adamw'], 'w_norm', 3)}, "
+            f"val/loss {se(by['adamw'], 'val/loss')}."
+        )
+
+    def optimum_note(self, results: list[dict]) -> str:
+        if (found := self.optimum(results)) is None:
+            return ""
+        sweep, lam, _ = found
+        return (
+            f"**Choosing λ.** The {sweep.prefix.rstrip(',')} members are scored on "
+            f"validation only, except λ = {sweep.lambdas[0]:g} and λ = {sweep.lambdas[-1]:g}, "
+            "the ends the choice is compared with; the λ with the lowest mean validation "
+            f"loss ({lam:g}) is then fitted again as a final member and tested. A closed "
+            "form on the same data gives the same fit, so its val/loss repeats the grid "
+            "point's: what is new is the test score, which chose nothing."
+        )
+
+    def mlp_note(self, results: list[dict]) -> str:
+        sweep = self.sweep("mlp,")
+        done = sweep.done(results) if sweep else {}
+        if len(done) < 2 or not all("test/acc" in r["metrics"] for r in done.values()):
+            return ""
+        best = min(done, key=lambda lam: done[lam]["metrics"]["val/loss"])
+        smallest = min(done)
+        change, error = paired(done, best, smallest, "test/acc")
+        verdict = ("a difference within two standard errors: inconclusive"
+                   if abs(change) <= 2 * error else
+                   "better" if change > 0 else "worse")
+        rows = [{"λ": f"{lam:g}", "train/loss": se(r["metrics"], "train/loss"),
+                 "val/loss": se(r["metrics"], "val/loss"),
+                 "test/acc [95% Wilson]": f"{r['metrics']['test/acc']:.4f} "
+                                          f"[{r['metrics']['test/acc_lo']:.4f}, "
+                                          f"{r['metrics']['test/acc_hi']:.4f}]"}
+                for lam, r in sorted(done.items())]
+        return "\n".join([
+            f"**The MLP** on 1000 Fashion-MNIST images over {done[best]['seeds']} seeds: the "
+            f"lowest mean validation loss is at λ = {best:g}; its test accuracy against "
+            f"λ = {smallest:g}'s changes by {change:+.4f} ± {error:.2g} (paired by seed): "
+            f"{verdict}. Every λ is tested here (nothing is chosen from it).", "",
+            *report.table(rows)])
+
+    # -- figures --------------------------------------------------------------------------
 
     def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         drawn = [m for name in self.curves_of for m in plan.members if m.name == name]
         figure = curves_figure([m for m in drawn if m.folder.exists()])
         caption = (f"Train (solid) and validation (dashed) loss by epoch of "
-                   f"{', '.join(m.name for m in drawn)}: weight decay narrows the gap")
+                   f"{', '.join(m.name for m in drawn)} (seed 0)")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        done = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
-        lambdas = {m.config.model.init_args.weight_decay: m.name
-                   for m in sweep(plan, "model.weight_decay") if m.name in done}
-        if 0 not in lambdas or len(lambdas) < 2:
-            return ""
-        best = min(lambdas, key=lambda lam: done[lambdas[lam]]["val/loss"])
-        plain, chosen = done[lambdas[0]], done[lambdas[best]]
-        return (f"On the 200-input regression, the λ with the lowest validation loss is "
-                f"{best:g}: val loss {chosen['val/loss']:.3g} against {plain['val/loss']:.3g} "
-                f"without decay, ‖w‖ {chosen['w_norm']:.3g} against {plain['w_norm']:.3g}.")
-
-    def notes(self, plan: Plan, results: list[dict]) -> str:
-        done = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
-        if not all(member in done for member in WAYS.values()):
-            return ""
-        numbers = "; ".join(f"{way} ({member}): {shown(done[member])}"
-                            for way, member in WAYS.items())
-        return (
-            "**Three ways to apply weight decay** at the same λ. *penalty* adds "
-            "λ/2·‖w‖² to the loss SGD minimizes (the book's from-scratch way), so each step "
-            "also subtracts lr·λ·w. *sgd* hands λ to torch.optim.SGD as `weight_decay` on "
-            "the weight alone, which adds λ·w to the gradient: for plain SGD the very same "
-            "update, so the two agree to float precision. *adamw* decouples the decay from "
-            "the gradient (Loshchilov & Hutter, 2019): Adam divides each coordinate of the "
-            "gradient by its running RMS, which would also shrink an L2 penalty's pull on "
-            "weights with large gradients; AdamW instead multiplies w by (1 − lr·λ) at each "
-            "step, apart from the Adam update: the same relative shrink for every weight. "
-            "Its numbers differ because Adam's steps are about lr per coordinate whatever "
-            f"the gradient. ({numbers}.)"
-        )
-
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
-        done = {r["member"]: r for r in results if r["status"] == "completed"}
         figures = []
-        lambdas = {m.config.model.init_args.weight_decay: done[m.name]["metrics"]
-                   for m in sweep(plan, "model.weight_decay")
-                   if "val/loss" in done.get(m.name, {}).get("metrics", {})}
-        if len(lambdas) >= 2:
-            caption = ("Final train and validation loss (left) and ‖w‖ (right) against the "
-                       "weight decay λ; λ = 0 dotted")
-            figures.append(report.Figure("lambda", caption, lambda_figure(lambdas)))
+        book, ridge, zero = self.sweep(""), self.sweep("ridge,"), self.sweep("sigma=0,")
+        if book and ridge and len(book.done(results)) >= 2 and ridge.done(results):
+            member = next(m for m in plan.members if m.name == book.name(book.lambdas[0]))
+            lr, T = member.config.model.init_args.lr, steps(member)
+            caption = ("The book's data: final validation loss (left) and ‖w‖ (right) "
+                       "against λ, mean ± se; SGD from N(0, 1) and from 0, the exact ridge "
+                       f"path, and the unseen part of w₀ shrunk by (1 − lr·λ)^{T} "
+                       f"≈ exp(−lr·λ·{T})")
+            figure = book_figure(book.done(results), ridge.done(results),
+                                 zero.done(results) if zero else {}, lr, T)
+            figures.append(report.Figure("lambda", caption, figure))
+        if (found := self.optimum(results)) is not None:
+            sweep, lam, tested = found
+            caption = (f"Where decay helps ({sweep.prefix.rstrip(',')}): validation loss "
+                       "against λ (mean ± se), the chosen λ, and the test loss (± se) of the "
+                       "tested fits")
+            figures.append(report.Figure("optimum", caption,
+                                         optimum_figure(sweep.done(results), lam, tested)))
+        mlp = self.sweep("mlp,")
+        if mlp and len(mlp.done(results)) >= 2:
+            caption = ("The MLP on 1000 Fashion-MNIST images: loss (left, mean ± se) and "
+                       "accuracy (right; test with its 95% Wilson interval) against λ")
+            figures.append(report.Figure("mlp", caption, mlp_figure(mlp.done(results))))
         return figures
 
 
-def lambda_figure(sweep: dict[float, dict]) -> Figure:
-    lambdas = sorted(lam for lam in sweep if lam > 0)
-    figure = Figure(figsize=(10, 3.8), layout="constrained")
+def zero_at(*sweeps: dict) -> float:
+    """Where λ = 0 goes on a figure's log axis: a decade left of its smallest positive λ."""
+    return min((lam for sweep in sweeps for lam in sweep if lam > 0), default=1.0) / 10
+
+
+def positions(lambdas, zero: float) -> list[float]:
+    return [lam if lam > 0 else zero for lam in lambdas]
+
+
+def lambda_axis(ax, lambdas, zero: float) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(positions(lambdas, zero), [f"{lam:g}" for lam in lambdas], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel("weight decay λ (0 drawn a decade left)")
+    ax.grid(alpha=0.3)
+
+
+def band(ax, done: dict[float, dict], key: str, style: str, color: str, label: str,
+         zero: float) -> None:
+    """key against λ: the mean over seeds, with a ± se band where there are seeds."""
+    lambdas = sorted(done)
+    x = positions(lambdas, zero)
+    mean = [done[lam]["metrics"][key] for lam in lambdas]
+    error = [done[lam]["metrics"].get(f"{key}_se", 0.0) for lam in lambdas]
+    ax.plot(x, mean, style, color=color, label=label, markersize=4)
+    ax.fill_between(x, [max(m - e, m / 10) for m, e in zip(mean, error, strict=True)],
+                    [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
+
+
+def book_figure(sgd: dict, ridge: dict, from_zero: dict, lr: float, T: int) -> Figure:
+    figure = Figure(figsize=(11, 4), layout="constrained")
     loss_ax, norm_ax = figure.subplots(1, 2)
-    for stage, color in (("train", "C0"), ("val", "C1")):
-        loss_ax.plot(lambdas, [sweep[lam][f"{stage}/loss"] for lam in lambdas], "o-",
-                     color=color, label=stage)
-        if 0 in sweep:
-            loss_ax.axhline(sweep[0][f"{stage}/loss"], color=color, linestyle=":")
-    norm_ax.plot(lambdas, [sweep[lam]["w_norm"] for lam in lambdas], "o-", color="C2")
-    if 0 in sweep:
-        norm_ax.axhline(sweep[0]["w_norm"], color="C2", linestyle=":")
-    for ax, label in ((loss_ax, "final loss"), (norm_ax, "‖w‖")):
-        ax.set_xscale("log")
+    lambdas, zero = sorted({*sgd, *ridge}), zero_at(sgd, ridge)
+    band(loss_ax, sgd, "val/loss", "o-", "C0", "SGD from N(0, 1)", zero)
+    band(loss_ax, ridge, "val/loss", "s-", "C2", "ridge (closed form)", zero)
+    if from_zero:
+        band(loss_ax, from_zero, "val/loss", "D", "C1", "SGD from 0", zero)
+    mean = next(iter(sgd.values()))["metrics"]["mean_val_loss"]
+    loss_ax.axhline(mean, color="grey", linestyle=":", label="predicting the training mean")
+    loss_ax.set_ylabel("final val/loss (½·MSE)")
+    band(norm_ax, sgd, "w_norm", "o-", "C0", "SGD from N(0, 1)", zero)
+    band(norm_ax, ridge, "w_norm", "s-", "C2", "ridge (closed form)", zero)
+    if from_zero:
+        band(norm_ax, from_zero, "w_norm", "D", "C1", "SGD from 0", zero)
+    unseen = [sgd[lam]["metrics"]["w0_unseen_norm"] * (1 - lr * lam) ** T for lam in sorted(sgd)]
+    norm_ax.plot(positions(sorted(sgd), zero), unseen, "k--", linewidth=1,
+                 label=f"unseen part of w₀ × (1 − lr·λ)^{T}")
+    norm_ax.set_ylabel("‖w‖")
+    for ax in (loss_ax, norm_ax):
         ax.set_yscale("log")
-        ax.set_xlabel("weight decay λ")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize=8)
+        lambda_axis(ax, lambdas, zero)
+        ax.legend(fontsize=7)
+    return figure
+
+
+def optimum_figure(done: dict, chosen: float, tested: dict) -> Figure:
+    figure = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = figure.subplots()
+    zero = zero_at(done)
+    # No train curve: at λ = 0 the fit interpolates (train/loss ~1e-31), which would flatten
+    # the validation curve's optimum on a log axis; summary.json has it.
+    band(ax, done, "val/loss", "o-", "C1", "validation (chooses λ)", zero)
+    x = positions(sorted(tested), zero)
+    ax.errorbar(x, [tested[lam]["metrics"]["test/loss"] for lam in sorted(tested)],
+                yerr=[tested[lam]["metrics"].get("test/loss_se", 0) for lam in sorted(tested)],
+                fmt="k^", capsize=3, label="test (tested fits)")
+    ax.axvline(positions([chosen], zero)[0], color="grey",
+               linestyle=":", label=f"chosen λ = {chosen:g}")
+    ax.set_ylabel("final loss (½·MSE)")
+    lambda_axis(ax, sorted(done), zero)
+    ax.legend(fontsize=7)
+    return figure
+
+
+def mlp_figure(done: dict) -> Figure:
+    figure = Figure(figsize=(11, 4), layout="constrained")
+    loss_ax, acc_ax = figure.subplots(1, 2)
+    zero = zero_at(done)
+    for ax, metric in ((loss_ax, "loss"), (acc_ax, "acc")):
+        band(ax, done, f"train/{metric}", "o-", "C0", "train", zero)
+        band(ax, done, f"val/{metric}", "o-", "C1", "validation", zero)
+        lambda_axis(ax, sorted(done), zero)
+    lambdas = sorted(done)
+    acc = [done[lam]["metrics"]["test/acc"] for lam in lambdas]
+    low = [a - done[lam]["metrics"]["test/acc_lo"] for a, lam in zip(acc, lambdas, strict=True)]
+    high = [done[lam]["metrics"]["test/acc_hi"] - a for a, lam in zip(acc, lambdas, strict=True)]
+    acc_ax.errorbar(positions(lambdas, zero), acc, yerr=[low, high], fmt="k^", capsize=3,
+                    label="test (95% Wilson)")
+    loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("final cross-entropy")
+    acc_ax.set_ylabel("final accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.legend(fontsize=7)
     return figure
