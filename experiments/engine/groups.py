@@ -81,12 +81,15 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
         metrics = {tag: values[k].item() for tag, values in stacked.epoch_metrics.items()}
         if "test/loss" in metrics:
             plain.test_examples = stacked.examples.get("test", 0)
+        member_data = built[k][1]
+        if not member_data.splits:  # StackedData took them; the study's numbers need them
+            member_data.setup()
         diverged = not bool(stacked.active[k])
         why = (f"loss stopped being finite in epoch {int(stacked.diverged_epoch[k])}"
                if diverged else message)
         result = runner.member_result(
             plan, member, "diverged" if diverged else status, why, trainer.current_epoch,
-            started, {**metrics, **plain.final_metrics(), **member_metrics(plain, built[k][1])})
+            started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
         save_member_checkpoint(plain, member, trainer)
         runner.close_folder(plan, member, result, logger)
         results.append(result)
