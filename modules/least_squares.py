@@ -102,6 +102,21 @@ class LeastSquares(ClosedForm):
     def fit(self, X: Tensor, y: Tensor) -> None:
         self.solve(self.net, X, y)
 
+    def weights(self) -> tuple[Tensor, None]:
+        """The solved w as a flat vector, and no bias (as LinearRegression's), for a single
+        fit: one training set, one output."""
+        R, _, k = self.net.w.shape
+        check(R == 1 and k == 1, f"weights() is one fit's; this model holds {R} fits of "
+                                 f"{k} outputs")
+        return self.net.w[0, :, 0], None
+
+    def final_metrics(self) -> dict:
+        R, _, k = self.net.w.shape
+        if R > 1 or k > 1:  # the bias–variance study's many fits: no one weight vector
+            return super().final_metrics()
+        w, _ = self.weights()
+        return {**super().final_metrics(), "w_norm": w.norm().item(), "weights": w.tolist()}
+
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         # y_hat (m, R, k); y (m, k) is shared by every redraw, (m, R, k) is one per redraw.
         return losses.l2(y_hat, y.unsqueeze(1) if y.ndim < y_hat.ndim else y)
