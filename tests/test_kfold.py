@@ -75,7 +75,7 @@ def test_fold_members_select_and_are_never_scored_on_the_test_split(logdir):
     done = run_cli("kfold", "--fast", *QUIET, "--study.member", "0", "--study.seeds", "1",
                    logdir=logdir)
     assert done.returncode == 0, done.stderr
-    fold = logdir / "kfold" / "degree=1,fold=0"
+    fold = logdir / "kfold" / "degree=0,fold=0"
     assert not any(key.startswith("test/") for key in metrics(fold)["metrics"])
     assert "val/loss" in metrics(fold)["metrics"]
     assert not any(tag.startswith("test/") for tag in scalars(fold))
