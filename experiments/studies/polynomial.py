@@ -56,6 +56,11 @@ def overfit_ratio(result: dict) -> float:
     return math.exp(statistics.fmean(ratios))
 
 
+def verdict_phrase(verdict: str) -> str:
+    """`overfitting`, or `a good fit`: what follows "is" in a sentence."""
+    return f"a {verdict}" if verdict.startswith("good fit") else verdict
+
+
 def pm(metrics: dict, key: str) -> str:
     se = metrics.get(f"{key}_se")
     return f"{metrics[key]:.3g}" + (f" ± {se:.2g}" if se is not None else "")
@@ -90,22 +95,24 @@ class Polynomial(RegressionStudy):
         n = num_train(next(m for m in plan.members if m.name == "normal"))
         text = (
             f"Fitted to convergence on {n} examples ({done['normal']['seeds']} fresh "
-            f"training sets), degree 1 is {judged['underfit']} (train/loss "
-            f"{pm(under, 'train/loss')}), degree 3 a {judged['normal']} (val/loss "
+            f"training sets), degree 1 is {verdict_phrase(judged['underfit'])} (train/loss "
+            f"{pm(under, 'train/loss')}), degree 3 {verdict_phrase(judged['normal'])} (val/loss "
             f"{pm(normal, 'val/loss')} at the noise floor {noise_floor(plan):.3g}; weights "
             f"[{', '.join(f'{w:.3g}' for w in mean_weights(done['normal']))}] on average "
             f"against [5, 1.2, -3.4, 5.6], the worst seed's off by "
-            f"{max(seed_values(done['normal'], 'w_err')):.2g}) and degree 19 is "
-            f"{judged['overfit']}: train/loss "
+            f"{max(seed_values(done['normal'], 'w_err')):.3g}) and degree 19 is "
+            f"{verdict_phrase(judged['overfit'])}: train/loss "
             f"{pm(over, 'train/loss')}, test/loss {pm(over, 'test/loss')}, "
             f"{over['test/loss'] / over['train/loss']:.3g}× train on average (val/train "
             f"{overfit_ratio(done['overfit']):.3g}× as a geometric mean).")
-        if "book_overfit" in done:
-            book = done["book_overfit"]
+        if {"book_overfit", "book_overfit_converged"} <= done.keys():
+            book, converged = (done[m] for m in ("book_overfit", "book_overfit_converged"))
             text += (f" The book's degree-19 fit after {book['epochs']} epochs of SGD is "
-                     f"{judged['book_overfit']} (train/loss {pm(book['metrics'], 'train/loss')},"
-                     f" val/loss {pm(book['metrics'], 'val/loss')}): under-trained, not "
-                     "overfitting.")
+                     f"{verdict_phrase(judged['book_overfit'])} (train/loss "
+                     f"{pm(book['metrics'], 'train/loss')}, val/loss "
+                     f"{pm(book['metrics'], 'val/loss')}); trained to convergence on the same "
+                     f"examples it reaches train/loss {pm(converged['metrics'], 'train/loss')}"
+                     f" and is {verdict_phrase(judged['book_overfit_converged'])}.")
         return text
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
