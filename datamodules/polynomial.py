@@ -31,14 +31,18 @@ class PolynomialData(SyntheticData):
     the same examples. `true_w` is the truth for the powers the model has: the four
     coefficients, cut to degree + 1 or padded with zeros.
 
+    With `eval_in_train_range`, validation and test x are drawn from N(0, 1) restricted
+    to [min, max] of the training x: beyond the training data a high-degree fit
+    extrapolates wildly, and one such point would make a whole split's loss its own.
+
     With `fold` set, training is on the other num_folds − 1 folds of the training
     examples and validation on fold `fold`; the test split stays as it is.
     """
 
     def __init__(self, degree: int = 3, w: Sequence[float] = (5.0, 1.2, -3.4, 5.6),
                  noise: float = 0.1, num_train: int = 100, num_val: int = 100,
-                 num_test: int = 100, num_folds: int = 5, fold: int | None = None,
-                 batch_size: int = 10, seed: int = 0):
+                 num_test: int = 100, eval_in_train_range: bool = False, num_folds: int = 5,
+                 fold: int | None = None, batch_size: int = 10, seed: int = 0):
         super().__init__(num_train, num_val, num_test, batch_size, seed)
         check_arg("degree", degree, 0, MAX_DEGREE)
         check_arg("len(w)", len(w), 1, MAX_DEGREE + 1)
@@ -47,6 +51,7 @@ class PolynomialData(SyntheticData):
         if fold is not None:
             check_arg("fold", fold, 0, num_folds - 1, note=f" (one of num_folds={num_folds})")
         self.degree, self.noise, self.num_folds, self.fold = degree, noise, num_folds, fold
+        self.eval_in_train_range = eval_in_train_range
         self.num_inputs = degree + 1
         self.poly_w = torch.tensor(w, dtype=torch.float32)
         self.true_w = torch.zeros(self.num_inputs)
@@ -54,14 +59,21 @@ class PolynomialData(SyntheticData):
         self.true_w[:k] = self.poly_w[:k]
         self.true_b = 0.0  # the constant is the weight of x⁰: a bias has nothing to learn
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        x = torch.randn(n, 1, generator=generator)
+    def draw(self, n: int, generator: torch.Generator,
+             within: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
+        """n inputs x (n, 1), from N(0, 1) or N(0, 1) restricted to `within`, and their
+        noisy targets y (n, 1)."""
+        x = torch.randn(n, 1, generator=generator) if within is None else normal_within(
+            n, *within, generator)
         noise = torch.randn(n, 1, generator=generator) * self.noise
-        y = features(x, len(self.poly_w) - 1) @ self.poly_w.reshape(-1, 1) + noise
+        return x, features(x, len(self.poly_w) - 1) @ self.poly_w.reshape(-1, 1) + noise
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        x, y = self.draw(n, generator)
         return features(x, self.degree), y
 
     def load_splits(self) -> dict[str, TensorSplit]:
-        splits = super().load_splits()
+        splits = self.splits_in_train_range() if self.eval_in_train_range else super().load_splits()
         if self.fold is None:
             return splits
         X, y = splits["train"].tensors
@@ -71,6 +83,25 @@ class PolynomialData(SyntheticData):
         splits["train"] = TensorSplit(X[train], y[train])
         splits["val"] = TensorSplit(X[val], y[val])
         return splits
+
+    def splits_in_train_range(self) -> dict[str, TensorSplit]:
+        streams = self.streams()
+        x, y = self.draw(*streams.pop("train"))
+        within = (x.min().item(), x.max().item())
+        splits = {"train": TensorSplit(features(x, self.degree), y)}
+        for name, (n, generator) in streams.items():
+            x_eval, y_eval = self.draw(n, generator, within)
+            splits[name] = TensorSplit(features(x_eval, self.degree), y_eval)
+        return splits
+
+
+def normal_within(n: int, low: float, high: float, generator: torch.Generator,
+                  dtype: torch.dtype = torch.float32) -> Tensor:
+    """(n, 1) from N(0, 1) restricted to [low, high], by inverting the normal CDF of a
+    uniform draw between the range's two quantiles: every draw lands in range."""
+    low, high = torch.special.ndtr(torch.tensor([low, high], dtype=torch.float64))
+    u = torch.rand(n, 1, generator=generator, dtype=torch.float64)
+    return torch.special.ndtri(low + (high - low) * u).to(dtype)
 
 
 def features(x: Tensor, degree: int) -> Tensor:

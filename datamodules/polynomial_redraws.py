@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from datamodules.batching import TensorSplit, check_arg
-from datamodules.polynomial import PolynomialData, features
+from datamodules.polynomial import PolynomialData, features, normal_within
 
 
 class PolynomialRedraws(PolynomialData):
@@ -52,11 +52,7 @@ class PolynomialRedraws(PolynomialData):
         return splits
 
     def test_inputs(self, n: int, generator: torch.Generator) -> Tensor:
-        """(n, 1) from N(0, 1) restricted to [−test_range, test_range], by inverting the
-        normal CDF of a uniform draw between the range's two quantiles."""
+        """(n, 1) from N(0, 1) restricted to [−test_range, test_range]."""
         if self.test_range is None:
             return torch.randn(n, 1, generator=generator, dtype=torch.float64)
-        low, high = torch.special.ndtr(torch.tensor([-self.test_range, self.test_range],
-                                                    dtype=torch.float64))
-        u = torch.rand(n, 1, generator=generator, dtype=torch.float64)
-        return torch.special.ndtri(low + (high - low) * u)
+        return normal_within(n, -self.test_range, self.test_range, generator, torch.float64)

@@ -30,15 +30,20 @@ class SyntheticData(InMemoryDataModule):
         `generator` so the same seed gives the same data."""
         raise NotImplementedError
 
-    def load_splits(self) -> dict[str, TensorSplit]:
+    def streams(self) -> dict[str, tuple[int, torch.Generator]]:
+        """split -> (its number of examples, its own random stream), for the splits with
+        examples."""
         sizes = {"train": self.num_train, "val": self.num_val, "test": self.num_test}
-        streams = np.random.SeedSequence(self.seed).spawn(len(sizes))
+        seeds = np.random.SeedSequence(self.seed).spawn(len(sizes))
         return {
-            name: TensorSplit(*self.generate(n, torch.Generator().manual_seed(
-                int(stream.generate_state(1)[0]))))
-            for (name, n), stream in zip(sizes.items(), streams, strict=True)
+            name: (n, torch.Generator().manual_seed(int(seed.generate_state(1)[0])))
+            for (name, n), seed in zip(sizes.items(), seeds, strict=True)
             if n > 0
         }
+
+    def load_splits(self) -> dict[str, TensorSplit]:
+        return {name: TensorSplit(*self.generate(n, generator))
+                for name, (n, generator) in self.streams().items()}
 
 
 class LinearRegressionData(SyntheticData):

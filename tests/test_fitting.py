@@ -42,3 +42,14 @@ def test_differences_at_the_noise_floor_are_a_good_fit():
 def test_one_seed_says_so():
     results = [member("a", (0.35, 0.4)), member("b", (0.05, 0.9))]
     assert fitting.verdicts(results) == {"a": "good fit (1 seed)", "b": "overfitting (1 seed)"}
+
+
+def test_ratios_see_an_overfit_whose_losses_spread_over_decades():
+    # Val 4× to 1000× the floor: the mean difference is one draw's (within two standard errors),
+    # the log ratios agree.
+    results = [member("degree=3", (0.0048, 0.0050), (0.0047, 0.0052), (0.0049, 0.0051)),
+               member("degree=19", (0.0035, 0.02), (0.0033, 5.0), (0.0036, 0.3))]
+    assert fitting.verdicts(results, floor=0.005)["degree=19"] == "inconclusive"
+    assert fitting.verdicts(results, floor=0.005, ratios=True) == {
+        "degree=3": "good fit", "degree=19": "overfitting"}
+    assert "ratios" in fitting.verdict_rule(0.005, ratios=True)

@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import metrics, run_cli, scalars
 
+from experiments.engine.cli import main
 from experiments.studies.kfold import KFold
 
 QUIET = ("--trainer.enable_progress_bar", "false")  # a quarter of the time of tiny epochs
@@ -32,36 +33,38 @@ def test_one_std_error_prefers_the_simplest_candidate_the_folds_cannot_tell_apar
 
 @pytest.fixture(scope="module")
 def kfold(tmp_path_factory):
-    # Small settings: 3 folds, 3 candidates.
+    # The defaults: closed-form fits of degrees 0..19, 5 folds, one seed.
     logdir = tmp_path_factory.mktemp("kfold") / "runs"
-    args = ("kfold", "--study.num_folds", "3", "--study.grid", '{"data.degree": [1, 3, 5]}',
-            *QUIET)
-    done = run_cli(*args, logdir=logdir)
-    assert done.returncode == 0, done.stderr
-    return logdir / "kfold", args, logdir
+    args = ["kfold", "--logdir", str(logdir), *QUIET]
+    assert main(args) == 0
+    return logdir / "kfold", args
 
 
 @pytest.mark.slow
-def test_kfold_chooses_degree_3_then_fits_it_on_all_training_data(kfold):
-    study, _, _ = kfold
+def test_kfold_chooses_degree_3_within_one_then_fits_it_on_all_training_data(kfold):
+    study, _ = kfold
     rows = {row["member"]: row for row in json.loads((study / "summary.json").read_text())}
-    assert len(rows) == 3 * 3 + 1
-    final = metrics(study / "final,degree=3")
-    assert final["status"] == "completed" and final["metrics"]["test/loss"] < 0.05
-    assert rows["final,degree=3"]["data.fold"] is None  # all 100 training examples
+    assert len(rows) == 20 * 5 + 1  # summary.json: one row per member, folds included
+    final = [name for name in rows if name.startswith("final,")]
+    assert len(final) == 1 and final[0] in ("final,degree=2", "final,degree=3", "final,degree=4")
+    assert rows[final[0]]["data.fold"] is None  # all 100 training examples
+    assert metrics(study / final[0])["metrics"]["test/loss"] < 0.01
+    assert not any("test/loss" in row for name, row in rows.items() if ",fold=" in name)
+    # summary.md's table: one row per candidate, not per fold, with mean ± se.
     summary = (study / "summary.md").read_text()
-    assert "**degree=3**" in summary and "mean ± std" in summary
+    table = [line for line in summary.splitlines() if line.startswith("| degree=")]
+    assert len(table) == 20 and " ± " in table[3]
+    assert ",fold=" not in summary
     assert (study / "validation_curve.png").exists()
 
 
 @pytest.mark.slow
 def test_rerunning_a_finished_kfold_only_reuses_its_results(kfold):
-    study, args, logdir = kfold
+    study, args = kfold
     folders = sorted(p for p in study.iterdir() if p.is_dir())
     before = {p.name: ((p / "metrics.json").read_text(),
                        (p / "checkpoints" / "last.ckpt").stat().st_mtime_ns) for p in folders}
-    again = run_cli(*args, logdir=logdir)
-    assert again.returncode == 0, again.stderr
+    assert main(args) == 0
     after = {p.name: ((p / "metrics.json").read_text(),
                       (p / "checkpoints" / "last.ckpt").stat().st_mtime_ns) for p in folders}
     assert after == before
@@ -72,7 +75,7 @@ def test_fold_members_select_and_are_never_scored_on_the_test_split(logdir):
     done = run_cli("kfold", "--fast", *QUIET, "--study.member", "0", "--study.seeds", "1",
                    logdir=logdir)
     assert done.returncode == 0, done.stderr
-    fold = logdir / "kfold" / "degree=1,fold=0"
+    fold = logdir / "kfold" / "degree=0,fold=0"
     assert not any(key.startswith("test/") for key in metrics(fold)["metrics"])
     assert "val/loss" in metrics(fold)["metrics"]
     assert not any(tag.startswith("test/") for tag in scalars(fold))

@@ -4,10 +4,12 @@ import json
 
 import pytest
 import torch
-from conftest import metrics, run_cli
+from conftest import metrics
 
 from datamodules import PolynomialData
 from datamodules.polynomial import features, fold_indices
+from experiments.engine.cli import main
+from modules import LeastSquares
 
 
 def splits(**kwargs) -> dict:
@@ -74,24 +76,68 @@ def test_bad_settings_name_the_argument(kwargs, named):
         PolynomialData(**kwargs)
 
 
+def test_eval_in_train_range_draws_val_and_test_inside_the_training_x_and_keeps_train():
+    usual, inside = splits(degree=1), splits(degree=1, eval_in_train_range=True)
+    torch.testing.assert_close(inside["train"].tensors, usual["train"].tensors)
+    x = usual["train"].tensors[0][:, 1]
+    for name in ("val", "test"):
+        x_eval = inside[name].tensors[0][:, 1]
+        assert x.min() <= x_eval.min() and x_eval.max() <= x.max()
+        assert len(x_eval) == 100
+    # Without the option some held-out x lie beyond the training x (seed 0: x = −2.61).
+    outside = usual["val"].tensors[0][:, 1]
+    assert outside.min() < x.min() or outside.max() > x.max()
+
+
+def test_least_squares_reports_the_weights_it_solved():
+    data = PolynomialData(degree=3, batch_size=100)
+    data.setup()
+    X, y = data.splits["train"].tensors
+    model = LeastSquares(num_inputs=4)
+    model.fit(X, y)
+    solution = torch.linalg.lstsq(X.double(), y.double()).solution[:, 0]
+    assert model.final_metrics()["weights"] == pytest.approx(solution.tolist())
+    assert model.weights()[1] is None  # no bias: x⁰ is the constant
+
+
 @pytest.mark.slow
-def test_polynomial_underfits_fits_and_draws_its_capacity_curve(logdir):
-    # The book's settings; a capacity curve over degrees 1 (underfit), 3 (normal) and 19.
-    members = {"underfit": {"data.degree": 1}, "normal": {"data.degree": 3}}
-    done = run_cli("polynomial", "--study.members", json.dumps(members),
-                   "--study.grid", json.dumps({"data.degree": [19]}),
-                   "--trainer.enable_progress_bar", "false", logdir=logdir)
-    assert done.returncode == 0, done.stderr
+def test_fits_trained_to_convergence_underfit_fit_and_overfit_over_five_training_sets(logdir):
+    # The default reliable setup (closed form, 50 examples, 5 fresh training sets), with
+    # the grid cut to two validation points.
+    members = {"underfit": {"data.degree": 1}, "normal": {"data.degree": 3},
+               "overfit": {"data.degree": 19}}
+    assert main(["polynomial", "--logdir", str(logdir), "--study.members", json.dumps(members),
+                 "--study.grid", '{"data.degree": [0, 10]}',
+                 "--trainer.enable_progress_bar", "false"]) == 0
     study = logdir / "polynomial"
-    normal = metrics(study / "normal")["metrics"]
-    assert normal["weights"] == pytest.approx([5, 1.2, -3.4, 5.6], abs=0.1)
-    assert metrics(study / "underfit")["metrics"]["train/loss"] > 1
-    val = {row["data.degree"]: row["val/loss"]
-           for row in json.loads((study / "summary.json").read_text())}
-    assert val[3] < val[1] and val[3] < val[19]
     rows = {row["member"]: row for row in json.loads((study / "summary.json").read_text())}
-    assert rows["degree=19"]["model.num_inputs"] == 20  # follows the degree
     assert rows["underfit"]["verdict"] == "underfitting"
     assert rows["normal"]["verdict"] == "good fit"
+    assert rows["overfit"]["verdict"] == "overfitting"
+    assert all(rows[m]["seeds"] == 5 for m in members)
+    overfit = rows["overfit"]
+    assert overfit["test/loss"] >= 3 * overfit["train/loss"]
+    seeds = [metrics(study / f"normal,seed={k}")["metrics"]["weights"] for k in range(5)]
+    mean_weights = torch.tensor(seeds).mean(0)
+    assert mean_weights.tolist() == pytest.approx([5, 1.2, -3.4, 5.6], abs=0.1)
+    # Each seed its own training set; the degree grid is a validation curve, never tested.
+    assert seeds[0] != seeds[1]
+    assert "test/loss" not in rows["degree=10"] and "test/loss" in rows["normal"]
+    assert rows["degree=10"]["model.num_inputs"] == 11  # follows the degree
     assert (study / "fits.png").exists() and (study / "capacity.png").exists()
-    assert "**Verdict**" in (study / "summary.md").read_text()
+    summary = (study / "summary.md").read_text()
+    assert summary.index("**Takeaway.** Fitted to convergence") < summary.index("| member")
+    assert "degree 19 is overfitting" in summary and "geometric mean" in summary
+
+
+@pytest.mark.slow
+def test_the_whole_default_study_runs_fast_with_the_books_members(logdir):
+    assert main(["polynomial", "--fast", "--logdir", str(logdir),
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    rows = {row["member"]: row for row in
+            json.loads((logdir / "polynomial" / "summary.json").read_text())}
+    assert {"book_underfit", "book_normal", "book_overfit", "book_overfit_converged",
+            "underfit", "normal", "overfit", "degree=0", "degree=18"} <= rows.keys()
+    assert rows["book_overfit"]["model.class_path"] == "modules.LinearRegression"
+    assert rows["overfit"]["model.class_path"] == "modules.LeastSquares"
+    assert (logdir / "polynomial" / "curves.png").exists()  # the book's SGD members' curves

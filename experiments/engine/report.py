@@ -222,9 +222,11 @@ def png(figure: MplFigure) -> bytes:
 
 @rank_zero_only
 def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes: str = "",
-                  columns: dict[str, dict] | None = None, takeaway: str = "") -> None:
+                  columns: dict[str, dict] | None = None, takeaway: str = "",
+                  table: list[dict] | None = None) -> None:
     """summary.json, summary.md and the figures in the study's folder, and the study's own
-    TensorBoard run there: the figures, summary.md as text, the Custom Scalars layout."""
+    TensorBoard run there: the figures, summary.md as text, the Custom Scalars layout.
+    `table`: the rows summary.md and the console show, if not one per member."""
     folder, experiment = plan.folder, plan.experiment
     folder.mkdir(parents=True, exist_ok=True)
     summary = rows(plan, results, columns)
@@ -235,7 +237,8 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     md = [f"# {experiment.name} (chapter {experiment.chapter})", "", experiment.description, ""]
     if takeaway:
         md += [f"**Takeaway.** {takeaway}", ""]
-    md += markdown_tables(plan, summary)
+    shown = summary if table is None else table
+    md += markdown_tables(plan, shown)
     md += [f"- **{r['member']}** {r['status']}: {r['message']}"
            for r in results if r.get("message")]
     if notes:
@@ -251,5 +254,5 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     print()
     if takeaway:
         print(textwrap.fill(takeaway, width=100))
-    print("\n".join(console_tables(plan, summary)))
+    print("\n".join(console_tables(plan, shown)))
     print(f"{experiment.name}: {folder / 'summary.md'}")

@@ -219,7 +219,7 @@ class Study:
         notes = "\n\n".join(text for text in (notes, self.notes(done, results)) if text)
         figures = [*self.curves(done, results), *self.figures(done, results)]
         report.write_summary(whole, results, figures, notes, self.columns(done, results),
-                             self.takeaway(done, results))
+                             self.takeaway(done, results), self.table(done, results))
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         """What the study found, in a sentence or two computed from the numbers: the first
@@ -229,6 +229,11 @@ class Study:
     def notes(self, plan: Plan, results: list[dict]) -> str:
         """Markdown under the summary's table: how to read it (a rule, a choice)."""
         return ""
+
+    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+        """summary.md's table rows in place of one per member (summary.json keeps those):
+        a study of many selection members (folds) shows what they select among."""
+        return None
 
     def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
         """member -> extra columns of its summary row (e.g. a verdict)."""

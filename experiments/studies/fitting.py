@@ -1,6 +1,7 @@
 """Chapter 11's shared pieces: polynomial members' settings, and the judgement of a
 member as underfitting, overfitting or a good fit."""
 
+import math
 import statistics
 
 from experiments.engine import aggregate
@@ -8,8 +9,21 @@ from experiments.engine import aggregate
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 
 
-def verdict_rule(floor: float = 0.0) -> str:
+def verdict_rule(floor: float = 0.0, ratios: bool = False) -> str:
     """How `verdicts` decides, in the words summary.md prints beside them."""
+    if ratios:
+        return (
+            "**Verdict**: train and val are scored alike (final weights, eval mode) and "
+            "compared as ratios, paired by seed. A member *underfits* when its train/loss "
+            "exceeds the best member's val/loss, and *overfits* when its val/loss exceeds its "
+            f"own train/loss, by a factor above {1 + TOLERANCE:g} (geometric mean over seeds) "
+            "and by more than two standard errors of the log ratio; a loss below the noise "
+            f"floor ½σ² = {floor:.3g} counts as the floor (no fit beats it on average). A "
+            "factor above that size but within two standard errors is *inconclusive*; "
+            "otherwise a *good fit*. Ratios, because these losses spread over orders of "
+            "magnitude from one training set to the next: their arithmetic mean is one "
+            "draw's, with a standard error as large as itself."
+        )
     reference = ("the larger of the best member's val/loss and the noise floor "
                  f"½σ² = {floor:.3g}" if floor else "the best member's val/loss")
     return (
@@ -32,21 +46,31 @@ def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
             and "train/loss" in run["metrics"]}
 
 
-def verdicts(results: list[dict], floor: float = 0.0) -> dict[str, str]:
+def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False) -> dict[str, str]:
     """member -> underfitting | overfitting | inconclusive | good fit, as verdict_rule
-    says, for merged results (one per member, its seeds under `runs`)."""
+    says, for merged results (one per member, its seeds under `runs`). `ratios` compares
+    log losses (needs floor > 0), for losses that spread over orders of magnitude."""
+    if ratios and floor <= 0:
+        raise ValueError(f"comparing ratios needs a noise floor > 0, got {floor}")
     losses = {r["member"]: seeds for r in results if (seeds := seed_losses(r))}
     if not losses:
         return {}
     mean_val = {m: statistics.fmean(v for _, v in s.values()) for m, s in losses.items()}
     best = losses[min(mean_val, key=mean_val.get)]
-    reference = max(min(mean_val.values()), floor)
+    if ratios:
+        def excess(loss: float, reference: float) -> float:
+            return math.log(max(loss, floor)) - math.log(max(reference, floor))
+        margin = math.log(1 + TOLERANCE)
+    else:
+        def excess(loss: float, reference: float) -> float:
+            return loss - reference
+        margin = TOLERANCE * max(min(mean_val.values()), floor)
     out = {}
     for member, seeds in losses.items():
         paired = [k for k in seeds if k in best]
-        underfit = [seeds[k][0] - best[k][1] for k in paired]
-        overfit = [val - train for train, val in seeds.values()]
-        out[member] = judge(underfit, overfit, TOLERANCE * reference)
+        underfit = [excess(seeds[k][0], best[k][1]) for k in paired]
+        overfit = [excess(val, train) for train, val in seeds.values()]
+        out[member] = judge(underfit, overfit, margin)
     return out
 
 

@@ -1,15 +1,14 @@
-"""`kfold` (chapter 11, d2l 3.6.3): K-fold cross-validation chooses the polynomial's degree
-(or, with a grid over model.weight_decay, its weight decay too), then the chosen candidate
-is fitted on all the training data and scored once on the test split."""
+"""`kfold` (chapter 11, d2l 3.6.3): K-fold cross-validation chooses the polynomial's degree,
+then the chosen candidate is fitted on all the training data and scored once on the test
+split."""
 
-import math
 import statistics
 from typing import Literal
 
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.figures import curves_figure
+from experiments.engine.aggregate import mean_se
 from experiments.engine.plan import Member, Plan
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
@@ -91,41 +90,49 @@ class KFold(RegressionStudy):
         tested = (f"; refitted on all the training data its test loss is "
                   f"{final['metrics']['test/loss']:.3g}"
                   if final and "test/loss" in final["metrics"] else "")
+        mean = {name: statistics.mean(s["val"]) for name, s in scores.items()}
+        best = min(mean, key=mean.get)
         return (f"{self.num_folds}-fold cross-validation over {len(scores)} candidates "
-                f"chooses {chosen}{tested}.")
+                f"chooses {chosen} (val/loss {mean[chosen]:.3g} ± "
+                f"{standard_error(scores[chosen]['val']):.2g} over the folds; the lowest "
+                f"mean is {best}'s, {mean[best]:.3g} ± {standard_error(scores[best]['val']):.2g})"
+                f"{tested}.")
 
     def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
-        # Every candidate's first fold and the final fit: all K folds would bury them.
-        drawn = [m for m in plan.members if m.name.endswith(",fold=0")
-                 or m.name.startswith("final,")]
-        figure = curves_figure([m for m in drawn if m.folder.exists()])
-        caption = ("Train (solid) and validation (dashed) loss by epoch of each candidate's "
-                   "first fold and of the final fit")
-        return [report.Figure("curves", caption, figure)] if figure else []
+        return []  # a closed-form fit has one epoch: no curve to draw
+
+    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+        """One row per candidate (its folds' mean ± se), not one per fold."""
+        scores = self.scores(results)
+        if not scores:
+            return None
+        chosen, candidates = self.choose(scores), self.candidates()
+        return [{"member": name, "status": "completed", **candidates[name],
+                 **{f"{s}/{key}": value for s in STAGES
+                    for key, value in zip(("loss", "loss_se"), mean_se(v[s]), strict=True)},
+                 "chosen": "✓" if name == chosen else ""}
+                for name, v in scores.items()]
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         scores = self.scores(results)
         if not scores:
             return ""
         chosen = self.choose(scores)
-        rows = [{"candidate": name,
-                 **{f"{s}/loss mean ± std": f"{statistics.mean(v[s]):.4g} ± {std(v[s]):.2g}"
-                    for s in STAGES},
-                 "chosen": "✓" if name == chosen else ""}
-                for name, v in scores.items()]
         rule = ("the lowest mean validation loss" if self.rule == "min" else
                 "the first candidate whose mean validation loss is within one standard "
                 "error (std / √K) of the lowest: the simplest the folds cannot tell apart "
                 "from the best")
         lines = [f"**{self.num_folds}-fold cross-validation** over the training data: each "
-                 f"candidate trained {self.num_folds} times, validated each time on the "
-                 f"fold it did not see. Chosen by {rule}: **{chosen}**.", "",
-                 *report.table(rows)]
+                 f"candidate fitted {self.num_folds} times, validated each time on the "
+                 f"fold it did not see; the table gives the mean ± standard error over the "
+                 f"folds. Chosen by {rule}: **{chosen}**. A fold's examples beyond the other "
+                 "folds' range make a high degree extrapolate: its mean is that fold's."]
         final = next((r for r in results if r["member"] == f"final,{chosen}"), None)
         if final is not None and "test/loss" in final["metrics"]:
-            lines += ["", f"Final fit of {chosen} on all the training data: test/loss "
+            lines += ["", f"Final fit of {chosen} on all the training data: train/loss "
+                          f"{final['metrics']['train/loss']:.4g}, test/loss "
                           f"{final['metrics']['test/loss']:.4g} (the test split was used "
-                          "for nothing else)."]
+                          "for nothing else; no fold has a test/loss)."]
         return "\n".join(lines)
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
@@ -133,23 +140,21 @@ class KFold(RegressionStudy):
         if len(scores) < 2:
             return []
         chosen = self.choose(scores)
-        caption = (f"Validation curve: final train and validation loss per candidate, mean "
-                   f"over {self.num_folds} folds with a ± std band (cut at the lowest fold); "
-                   f"the chosen {chosen} dotted")
-        figure = validation_curve(scores, self.candidates(), chosen)
+        floor = plan.members[0].config.data.init_args.noise ** 2 / 2
+        caption = (f"Validation curve: train and validation loss per candidate, each fold's "
+                   f"(dots) and their mean ± se over {self.num_folds} folds (the bar cut at "
+                   f"the lowest fold on the log axis), the noise floor ½σ² and the chosen "
+                   f"{chosen} (dotted)")
+        figure = validation_curve(scores, self.candidates(), chosen, floor)
         return [report.Figure("validation_curve", caption, figure)]
 
 
-def std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def standard_error(values: list[float]) -> float:
-    return std(values) / math.sqrt(len(values))
+    return mean_se(values)[1] if len(values) > 1 else 0.0
 
 
 def validation_curve(scores: dict[str, dict[str, list[float]]],
-                     candidates: dict[str, dict], chosen: str) -> Figure:
+                     candidates: dict[str, dict], chosen: str, floor: float) -> Figure:
     """Loss against the candidates: numbers on the axis when one setting varies (e.g.
     data.degree), else the candidates' names."""
     names = list(scores)
@@ -159,16 +164,20 @@ def validation_curve(scores: dict[str, dict[str, list[float]]],
     numeric = len(varying) == 1 and all(
         isinstance(candidates[n].get(varying[0]), (int, float)) for n in names)
     x = [candidates[n][varying[0]] for n in names] if numeric else list(range(len(names)))
-    figure = Figure(figsize=(6.5, 4), layout="constrained")
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
     ax = figure.subplots()
-    for stage, color in zip(STAGES, ("C0", "C1"), strict=True):
+    for stage, color, shift in zip(STAGES, ("C0", "C1"), (-0.12, 0.12), strict=True):
         folds = [scores[n][stage] for n in names]
         mean = [statistics.mean(f) for f in folds]
-        # On a log axis mean − std may be ≤ 0: the band stops at the lowest fold instead.
-        low = [max(m - std(f), min(f)) for m, f in zip(mean, folds, strict=True)]
-        high = [m + std(f) for m, f in zip(mean, folds, strict=True)]
-        ax.plot(x, mean, "o-", color=color, label=f"{stage} (mean over folds)")
-        ax.fill_between(x, low, high, color=color, alpha=0.2, label=f"{stage} ± std")
+        se = [standard_error(f) for f in folds]
+        # On a log axis mean − se may be ≤ 0: the bar stops at the lowest fold instead.
+        low = [m - max(m - e, min(f)) for m, e, f in zip(mean, se, folds, strict=True)]
+        ax.errorbar(x, mean, yerr=[low, se], fmt="o-", color=color, capsize=3,
+                    label=f"{stage}: mean ± se over folds")
+        for xi, values in zip(x, folds, strict=True):  # beside the mean, not on it
+            ax.scatter([xi + shift] * len(values), values, s=7, color=color, alpha=0.4)
+    ax.axhline(floor, color="grey", linestyle="--", linewidth=1,
+               label=f"noise floor ½σ² = {floor:.3g}")
     ax.axvline(x[names.index(chosen)], color="grey", linestyle=":", label=f"chosen: {chosen}")
     ax.set_yscale("log")
     if numeric:
@@ -176,7 +185,7 @@ def validation_curve(scores: dict[str, dict[str, list[float]]],
         ax.set_xlabel(varying[0])
     else:
         ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("final loss")
+    ax.set_ylabel("final loss (½·MSE)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return figure
