@@ -129,7 +129,7 @@ def test_lightning_callbacks_and_fitlabs_own_classes_are_still_allowed(tmp_path)
     "args, named",
     [
         (["polynomial", "--data.degree", "5"],
-         "polynomial/underfit: --model.num_inputs is 2 but the data (PolynomialData, "
+         "polynomial/book_underfit: --model.num_inputs is 2 but the data (PolynomialData, "
          "--data.degree) gives 6 inputs per example; set --model.num_inputs 6"),
         (["mlp", "--model.num_outputs", "5"],
          "--model.num_outputs is 5 but the data (FashionMNISTDataModule) gives 10 classes"),

@@ -11,7 +11,8 @@ from experiments.engine import cli, config, errors, files, plan, registry, threa
 from experiments.engine.describe import describe, type_name
 
 COURSE = ["foundations", "linear_regression", "softmax_regression", "loss_functions",
-          "perceptron", "mlp", "polynomial", "kfold", "capacity", "weight_decay"]
+          "perceptron", "mlp", "polynomial", "kfold", "bias_variance", "double_descent", "capacity",
+          "weight_decay"]
 
 
 def test_the_registry_lists_every_experiment_in_course_order_with_its_header():

@@ -55,9 +55,12 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
               member_metrics=lambda model, data: {}) -> list[dict] | None:
     """Train the members as one run; return (and write) each one's metrics.json. None
     when they cannot train stacked (a rule rather than SGD steps: the perceptron,
-    closed-form fits; splits of unequal sizes): they then train one by one."""
+    closed-form fits; splits of unequal sizes; --trainer.callbacks such as EarlyStopping):
+    they then train one by one."""
     started = time.perf_counter()
     built = [plan.instantiate(member) for member in members]  # each seeded as if alone
+    if built[0][2].get("callbacks"):  # they watch logged values (early stopping) one run at
+        return None                   # a time; a group logs each member's values apart
     try:
         stacked = StackedMembers([model for model, _, _ in built])
         data = StackedData([member_data for _, member_data, _ in built])
