@@ -65,6 +65,7 @@ def summary_rows(study) -> dict[int, dict]:
     return {row["data.degree"]: row for row in json.loads((study / "summary.json").read_text())}
 
 
+@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
 def test_bias_falls_and_variance_rises_with_the_degree(logdir):
     done = run_cli("bias_variance", "--study.grid", '{"data.degree": [1, 3, 19]}',
                    logdir=logdir)
@@ -79,6 +80,7 @@ def test_bias_falls_and_variance_rises_with_the_degree(logdir):
     assert "bias² falls from" in (study / "summary.md").read_text()
 
 
+@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
 def test_fast_smoke_run_completes(logdir):
     done = run_cli("bias_variance", "--fast", "--study.grid", '{"data.degree": [2, 3]}',
                    logdir=logdir)

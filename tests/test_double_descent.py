@@ -60,6 +60,7 @@ def peak_and_minima(rows: list[dict]) -> tuple[dict, dict, dict]:
             min(rows[i + 1 :], key=lambda row: row["test/loss"]))
 
 
+@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
 def test_fast_smoke_run_completes(logdir):
     grid = json.dumps({"model.num_features": [25, 100, 400]})
     done = run_cli("double_descent", "--fast", "--data.train_size", "100",

@@ -255,6 +255,7 @@ def test_stacked_batches_shard_each_members_order_by_rank():
     assert set(covered.tolist()) == set(range(25))  # every sample, padded to 26 by wrapping
 
 
+@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
 def test_under_ddp_a_group_trains_like_one_process_with_the_same_samples_per_step(tmp_path):
     """2 processes with batch 5 each see, step by step, the 10 samples one process with
     batch 10 sees (every member's EpochBatches deals its permutation out to the ranks)."""
