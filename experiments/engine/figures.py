@@ -22,6 +22,8 @@ def loss_unit(member: Member) -> str:
     model = member.config.model
     if model.class_path.endswith("Perceptron"):
         return "perceptron criterion"
+    if model.class_path.endswith(("LeastSquares", "RandomFeatures")):  # closed forms: ½·MSE
+        return LOSS_UNITS["l2"]
     loss = getattr(model.init_args, "loss", None)
     return LOSS_UNITS.get(loss, "cross-entropy")
 
