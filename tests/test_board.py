@@ -60,20 +60,23 @@ def server(capacity):
 def test_hparams_offers_the_varying_settings_and_every_members_metrics(server):
     experiment = post(f"{server}/experiment", {"experimentName": ""})
     hparams = {h["name"]: h for h in experiment["hparamInfos"]}
-    assert set(hparams) == {"data.train_size", "model.num_hiddens"}  # no constants
+    # The two curves' settings and the seed (two in --fast); no constants.
+    assert set(hparams) == {"data.train_size", "model.num_hiddens", "seed"}
     assert all(h["differs"] for h in hparams.values())  # TensorBoard's default columns
     metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
-    assert metrics == {f"{stage}/{m}" for stage in ("train", "val", "test") for m in ("loss",
-                                                                                     "acc")}
+    # capacity's members are points on two validation curves: none is tested.
+    assert metrics == {f"{stage}/{m}" for stage in ("train", "val", "train_running")
+                       for m in ("loss", "acc")}
     groups = post(f"{server}/session_groups", {
         "experimentName": "", "startIndex": 0, "sliceSize": 100, "colParams": [],
         "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
                             "STATUS_RUNNING"]})["sessionGroups"]
     members = {g["name"].rpartition("/")[2]: g for g in groups}
-    assert set(members) == {"width=4", "width=16", "width=64", "width=256", "width=1024",
-                            "size=500", "size=8000", "size=32000"}
-    assert members["width=1024"]["hparams"] == {"model.num_hiddens": 1024,
-                                                "data.train_size": 2000}
+    assert set(members) == {f"{name},seed={seed}" for seed in (0, 1) for name in (
+        "width=4", "width=16", "width=64", "width=256", "width=1024",
+        "size=250", "size=1000", "size=4000", "size=16000")}
+    assert members["width=1024,seed=0"]["hparams"] == {
+        "model.num_hiddens": 1024, "data.train_size": 500, "seed": 0}
     for group in groups:
         assert {v["name"]["tag"] for v in group["metricValues"]} == metrics
 

@@ -223,6 +223,9 @@ def stage_order(name: str) -> tuple[int, str]:
 
 def hyperparameters(plan: Plan, member: Member) -> dict:
     """What HPARAMS compares: the settings the study varies (constant ones would only bury
-    them), without class paths (the member's name says what it is)."""
+    them), without class paths (the member's name says what it is), and the seed."""
     varying = report.varying_settings(plan).get(member.name, {})
-    return {k: v for k, v in varying.items() if not k.endswith("class_path")}
+    params = {k: v for k, v in varying.items() if not k.endswith("class_path")}
+    if member.name != member.base_name:  # one of several seeds: which one is a column too
+        params["seed"] = member.config.seed
+    return params
