@@ -65,5 +65,6 @@ def test_fast_runs_go_to_their_own_logdir_unless_one_is_given(tmp_path: Path):
 @pytest.mark.parametrize("name", registry.names())
 def test_every_experiment_plans_every_member_with_its_defaults(name):
     study, plan = config.plan(registry.load(name), [])
-    assert [m.name for m in plan.members] == list(study.all_members())
+    assert list(dict.fromkeys(m.base_name for m in plan.members)) == list(study.all_members())
+    assert len(plan.members) == len(study.all_members()) * study.seeds  # each with its seeds
     assert all(m.folder == plan.folder / m.name for m in plan.members)
