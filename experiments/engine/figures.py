@@ -92,7 +92,8 @@ def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch
 def confusion_figure(model, data, split: str = "val") -> Figure:
     """torchmetrics' confusion matrix of the model on a split, rows the true class."""
     X, y = data.splits[split].tensors
-    matrix = MulticlassConfusionMatrix(num_classes=len(data.classes))
+    # Drawn by rank 0 alone (under DDP the other ranks are not there to sync with).
+    matrix = MulticlassConfusionMatrix(num_classes=len(data.classes), sync_on_compute=False)
     matrix.update(predict(model, X), y)
     figure = Figure(figsize=(9, 8), layout="constrained")
     ax = figure.subplots()
