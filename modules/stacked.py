@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
-from modules.base import DROPOUT_STREAM, Classifier, FitModule, decays
+from modules.base import DROPOUT_STREAM, Classifier, DivergedError, FitModule, decays
 from modules.member_layers import layers_forward, member_layers
 from modules.stacked_sgd import StackedSGD
 
@@ -81,6 +81,7 @@ class StackedMembers(L.LightningModule):
         # Divergence is state: a resumed group keeps its frozen members frozen.
         self.register_buffer("active", torch.ones(len(members), dtype=torch.bool))
         self.register_buffer("diverged_epoch", torch.zeros(len(members), dtype=torch.long))
+        self.register_buffer("diverged_loss", torch.zeros(len(members)))  # its last loss
         self.epoch_metrics: dict[str, Tensor] = {}
         self.examples: dict[str, int] = {}  # stage -> how many examples its values are over
         # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
@@ -152,6 +153,7 @@ class StackedMembers(L.LightningModule):
         checked = self.trainer.strategy.reduce(losses, reduce_op="mean")
         diverging = self.active & ~torch.isfinite(checked)
         self.diverged_epoch.masked_fill_(diverging, self.current_epoch + 1)
+        self.diverged_loss.copy_(torch.where(diverging, checked.detach(), self.diverged_loss))
         self.active &= ~diverging
         # Every member's batch has B examples, so K · (the loss over all K·B of them) is the
         # sum of the K means: each member's gradient is its own, from one loss call (the
@@ -258,6 +260,13 @@ class StackedMembers(L.LightningModule):
         with torch.no_grad():
             for name, p in zip(self.names, self.params, strict=True):
                 p.copy_(torch.stack([state[f"net.{name}"] for state in states]))
+
+    def divergence(self, k: int) -> DivergedError | None:
+        """Member k's divergence, as its one-by-one run raises it, or None."""
+        if self.active[k]:
+            return None
+        loss, epoch = self.diverged_loss[k].item(), int(self.diverged_epoch[k])
+        return DivergedError(epoch, loss, self.members[k].lr)
 
     def member(self, k: int) -> FitModule:
         """Member k's plain module, with the group's current weights for it."""

@@ -62,7 +62,8 @@ def merged(name: str, runs: list[dict]) -> dict:
     result = {"member": name, "status": status, "epochs": max(r["epochs"] for r in runs),
               "seconds": sum(r.get("seconds", 0) for r in runs), "metrics": metrics,
               "seeds": len(runs), "runs": runs}
-    messages = [f"{r['member']}: {r['message']}" for r in runs if r.get("message")]
+    messages = [r["message"] if r["member"] == name else f"{r['member']}: {r['message']}"
+                for r in runs if r.get("message")]
     if messages:
         result["message"] = "; ".join(messages)
     return result

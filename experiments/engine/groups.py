@@ -87,11 +87,10 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
         member_data = built[k][1]
         if not member_data.splits:  # StackedData took them; the study's numbers need them
             member_data.setup()
-        diverged = not bool(stacked.active[k])
-        why = (f"loss stopped being finite in epoch {int(stacked.diverged_epoch[k])}"
-               if diverged else message)
+        diverged = stacked.divergence(k)
         result = runner.member_result(
-            plan, member, "diverged" if diverged else status, why, trainer.current_epoch,
+            plan, member, "diverged" if diverged else status,
+            str(diverged) if diverged else message, trainer.current_epoch,
             started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
         save_member_checkpoint(plain, member, trainer)
         runner.close_folder(plan, member, result, logger)
