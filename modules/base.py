@@ -163,7 +163,9 @@ class FitModule(L.LightningModule):
             self.log_epoch(*VALIDATION_STAGES)
 
     def on_test_epoch_end(self) -> None:
-        examples = self.trainer.strategy.reduce(self.test_metrics["loss"].weight, reduce_op="sum")
+        # A copy: the reduce works in place, and the metric's own state must stay this rank's.
+        weight = self.test_metrics["loss"].weight.clone()
+        examples = self.trainer.strategy.reduce(weight, reduce_op="sum")
         self.test_examples = int(examples)
         self.log_epoch("test")
 
