@@ -66,6 +66,13 @@ def test_print_config_prints_the_resolved_settings_and_exits(capsys):
     assert "class_path: modules.SoftmaxRegression" in out and "lr: 0.3" in out
 
 
+def test_print_config_with_fast_shows_what_fast_runs(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["polynomial", "--print_config", "--fast"])
+    out = capsys.readouterr().out
+    assert "seeds: 2" in out and "max_epochs: 2" in out and "limit_train_batches: 4" in out
+
+
 def test_an_unknown_experiment_is_refused_with_a_suggestion(capsys):
     assert cli.main(["softmax_regresion"]) == 2
     err = capsys.readouterr().err

@@ -97,3 +97,13 @@ def test_a_group_stopped_mid_way_resumes_to_the_numbers_of_an_uninterrupted_one(
     for name, metrics in whole.items():
         for key, value in metrics.items():
             assert resumed[name][key] == pytest.approx(value, rel=1e-6), (name, key)
+
+
+def test_a_group_that_cannot_train_stacked_shows_progress_one_member_at_a_time(
+        tmp_path, capsys):
+    results = run(tmp_path, "--study.member", "concise", "--model.optimizer", "adamw")
+    assert [r["status"] for r in results.values()] == ["completed"] * 3
+    out = capsys.readouterr().out
+    assert "together" not in out  # AdamW is not stacked: the three trained one by one
+    assert [f"[{i + 1}/3] linear_regression/concise,seed={i}" in out for i in range(3)] == [
+        True] * 3

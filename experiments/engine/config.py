@@ -156,10 +156,17 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     member."""
     parser = build_parser(experiment)
     defaults = ["--config", yaml.safe_dump(experiment.defaults, sort_keys=False)]
+    # --print_config prints and exits at the end of a parse: only the last one, so that it
+    # shows what --fast runs.
+    printing = [o for o in options if o.startswith("--print_config")]
+    options = [o for o in options if o not in printing]
     base = parse(parser, [*defaults, *options])
     fast = as_options(FAST) if base.fast else []
     if base.fast and base.study.init_args.seeds > FAST_SEEDS:  # your --study.seeds still wins
-        base = parse(parser, [*defaults, f"--study.seeds={FAST_SEEDS}", *options])
+        defaults.append(f"--study.seeds={FAST_SEEDS}")
+        base = parse(parser, [*defaults, *options])
+    if printing:
+        parse(parser, [*defaults, *fast, *options, *printing])
     folder = Path(base.logdir or (FAST_LOGDIR if base.fast else LOGDIR)) / experiment.name
     try:
         study = parser.instantiate_classes(Namespace(study=base.study)).study

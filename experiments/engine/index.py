@@ -24,8 +24,7 @@ def best_on_validation(rows: list[dict]) -> dict | None:
 
 def headline(rows: list[dict], book: tuple) -> tuple[str, str]:
     """(ours, the book's): each of the book's numbers beside ours for the same member and
-    metric (the best member on validation unless the book names one); without any, our
-    best member's val metric."""
+    metric (the best member on validation unless the book names one)."""
     by_name = {r.get("member"): r for r in rows}
     ours, theirs = [], []
     for entry in book:
@@ -35,8 +34,12 @@ def headline(rows: list[dict], book: tuple) -> tuple[str, str]:
         if row is not None and entry["metric"] in row:
             ours.append(f"{who} {entry['metric']} {cell(row[entry['metric']])}")
         theirs.append(f"{entry['metric']} ≈ {entry['value']:g} ({entry['where']})")
-    if not book and (best := best_on_validation(rows)):
-        key = "val/acc" if "val/acc" in best else "val/loss"
+    # Without the book's numbers: the tested members (what the study chose, e.g. kfold's
+    # refit) on the test split, the best of them on validation; else the best on validation.
+    tested = [r for r in rows if "test/acc" in r or "test/loss" in r]
+    if not book and (best := best_on_validation(tested) or next(iter(tested), None)
+                     or best_on_validation(rows)):
+        key = next(k for k in ("test/acc", "test/loss", "val/acc", "val/loss") if k in best)
         ours.append(f"{best['member']} {key} {cell(best[key])}")
     return "; ".join(ours) or "–", "; ".join(theirs) or "–"
 

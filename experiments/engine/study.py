@@ -151,16 +151,23 @@ class Study:
         pending = [m for m in members if m.name not in results]
         groups = grouped(pending) if self.vectorize else [[m] for m in pending]
         started, count = time.perf_counter(), len(results)
+
+        def progress(label: str) -> None:
+            report.progress(plan.experiment.name, label, count, len(members), started)
+
         for group in groups:
-            report.progress(plan.experiment.name, group_label(group), count, len(members),
-                            started)
-            count += len(group)
-            done = run_group(plan, group, self.callbacks(), self.member_metrics) if len(
-                group) > 1 else None
-            if done is None:
-                done = [runner.run_member(plan, member, extra_callbacks=self.callbacks(),
-                                          member_metrics=self.member_metrics)
-                        for member in group]
+            done = run_group(plan, group, self.callbacks(), self.member_metrics,
+                             announce=lambda group=group: progress(group_label(group))
+                             ) if len(group) > 1 else None
+            if done is None:  # one member, or a group that cannot train stacked
+                done = []
+                for member in group:
+                    progress(member.name)
+                    done.append(runner.run_member(plan, member, extra_callbacks=self.callbacks(),
+                                                  member_metrics=self.member_metrics))
+                    count += 1
+            else:
+                count += len(group)
             results.update((r["member"], r) for r in done)
             # A Trainer, its model and its datamodule refer to one another, so only the
             # cycle collector frees them: do it now, before the next member loads its data.
@@ -264,6 +271,5 @@ def merged(plan: Plan, results: list[dict]) -> tuple[Plan, list[dict]]:
 
 
 def group_label(group: list) -> str:
-    """`degree=3` for one member, `degree=3,seed=0 … degree=3,seed=4 (5 together)`."""
-    names = [member.name for member in group]
-    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)} together)"
+    """`degree=3,seed=0 … degree=3,seed=4 (5 together)`."""
+    return f"{group[0].name} … {group[-1].name} ({len(group)} together)"
