@@ -80,25 +80,37 @@ class EpochBatches(Sampler[Tensor]):
     shuffle=False (evaluation): indices in order, and every sample goes to exactly one rank.
     Ranks may then differ by one batch, which is harmless since metrics sync at epoch end.
 
-    It shards by rank itself (rank and world size default to torch.distributed's), so build
-    the Trainer with `use_distributed_sampler=False`; under DDP Lightning otherwise stops
-    with a TypeError, as it cannot inject its DistributedSampler into this one.
+    It shards by rank itself (rank and world size default to torch.distributed's, read when
+    used: a sampler made before DDP starts its processes still shards), so build the Trainer
+    with `use_distributed_sampler=False`; under DDP Lightning otherwise stops with a
+    TypeError, as it cannot inject its DistributedSampler into this one.
     The permutation is drawn on the CPU, so CPU and GPU runs with one seed see one order.
     """
 
     def __init__(self, num_samples: int, batch_size: int, shuffle: bool, seed: int = 0,
                  device: torch.device | str = "cpu", rank: int | None = None,
                  world_size: int | None = None):
-        default_rank, default_world_size = _distributed_rank_and_world_size()
-        self.rank = default_rank if rank is None else rank
-        self.world_size = default_world_size if world_size is None else world_size
         check_arg("num_samples", num_samples, 0)
         check_arg("batch_size", batch_size, 1)
-        check_arg("world_size", self.world_size, 1)
-        check_arg("rank", self.rank, 0, self.world_size - 1)
+        if world_size is not None:
+            check_arg("world_size", world_size, 1)
+        if rank is not None:
+            world = _distributed_rank_and_world_size()[1] if world_size is None else world_size
+            check_arg("rank", rank, 0, world - 1)
+        self._rank, self._world_size = rank, world_size
         self.num_samples, self.batch_size, self.shuffle = num_samples, batch_size, shuffle
         self.seed, self.device = seed, torch.device(device)
         self.epoch = 0
+
+    @property
+    def rank(self) -> int:
+        return _distributed_rank_and_world_size()[0] if self._rank is None else self._rank
+
+    @property
+    def world_size(self) -> int:
+        if self._world_size is None:
+            return _distributed_rank_and_world_size()[1]
+        return self._world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -299,7 +299,8 @@ def test_trainer_reshuffles_each_epoch_through_set_epoch():
     trainer.fit(model, data)
     X = data.splits["train"].tensors[0][:, 0]
     for number in (0, 1):
-        expected = X[torch.cat(epoch(EpochBatches(40, 10, shuffle=True), number))]
+        order = EpochBatches(40, 10, shuffle=True, seed=data.order_seed)
+        expected = X[torch.cat(epoch(order, number))]
         assert torch.equal(torch.cat(model.seen[number]), expected)
 
 

@@ -30,7 +30,8 @@ FASHION = [
 def fashion(tmp_path_factory):
     """The study on 1 process with batch 256 and on 2 with 128 each: every step of the
     2-process run sees the same 256 samples as the 1-process one (EpochBatches deals one
-    permutation out to the ranks), so the two should train alike."""
+    permutation out to the ranks), so the two should train alike. Its two members differ
+    in lr alone, so each run trains them as one stacked group."""
     logdir = tmp_path_factory.mktemp("ddp")
     one = run_cli(*FASHION, logdir=logdir / "one")
     assert one.returncode == 0, one.stderr
@@ -80,7 +81,7 @@ def test_ddp_writes_one_set_of_logs_from_rank_zero(fashion):
     summary = json.loads((two / "summary.json").read_text())
     assert [row["member"] for row in summary] == ["frozen", "trained"]
     # One progress line per member, one summary, one closing line: rank 1 says nothing.
-    assert done.stdout.count("[1/2] softmax_regression/frozen") == 1
+    assert done.stdout.count("[1/2] softmax_regression/frozen … trained (2 together)") == 1
     assert done.stdout.count("summary.md") == 1
     assert done.stdout.count("TensorBoard:") == 1
 

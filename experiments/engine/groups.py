@@ -57,7 +57,7 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
     """Train the members as one run (`announce()` once that is sure); return (and write)
     each one's metrics.json. None when they cannot train stacked (a rule rather than SGD
     steps: the perceptron, closed-form fits; splits of unequal sizes; --trainer.callbacks
-    such as EarlyStopping; several processes): they then train one by one."""
+    such as EarlyStopping): they then train one by one."""
     started = time.perf_counter()
     built = [plan.instantiate(member) for member in members]  # each seeded as if alone
     if built[0][2].get("callbacks"):  # they watch logged values (early stopping) one run at
@@ -71,8 +71,6 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
         return None
     checkpoint = group_checkpoint(plan, members)
     trainer = build_trainer(plan, members, checkpoint, built[0][2], callbacks)
-    if trainer.world_size > 1:  # under DDP members train one by one (README: groups or DDP)
-        return None
     announce()
     try:
         replaced = [runner.open_folder(member) for member in members]
