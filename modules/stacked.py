@@ -91,14 +91,13 @@ class StackedMembers(L.LightningModule):
     def num_members(self) -> int:
         return len(self.members)
 
-    def train(self, mode: bool = True):
-        self.members[0].net.train(mode)  # dropout follows the group's mode
-        return super().train(mode)
-
     # -- forward and loss over the member dim ---------------------------------------------
 
     def forward(self, X: Tensor) -> Tensor:
         """X (K, B, ...) or (1, B, ...) shared -> y_hat (K, B, ...)."""
+        # Dropout follows the group's mode, set here rather than in train(): after
+        # validation Lightning restores modes flag by flag, past our unregistered template.
+        self.members[0].net.train(self.training)
         shared = X.shape[0] == 1 < self.num_members
         X = X[0] if shared else X
         if self.layers is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, RUN, metrics, run_cli, scalars
+from conftest import ROOT, RUN, metrics, run_cli, run_study, scalars
 
 # Each runs experiments/run.py in a subprocess: seconds to minutes apiece.
 pytestmark = pytest.mark.slow
@@ -70,12 +70,14 @@ def saved_epoch(checkpoint: Path) -> int:
     return torch.load(checkpoint, weights_only=True)["epoch"]
 
 
-def interrupt(args: list[str], signum: int, logdir: Path) -> subprocess.CompletedProcess:
-    """Run the study and send `signum` once its second member has saved its 3rd epoch."""
+def interrupt(args: list[str], signum: int, logdir: Path, checkpoint: str = "tanh/checkpoints"
+              ) -> subprocess.CompletedProcess:
+    """Run the study and send `signum` once `checkpoint` (by default the second member's)
+    has saved its 3rd epoch."""
     command = [sys.executable, str(RUN), *args, "--logdir", str(logdir)]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    checkpoint = logdir / "mlp" / "tanh" / "checkpoints" / "last.ckpt"
+    checkpoint = logdir / "mlp" / checkpoint / "last.ckpt"
     while saved_epoch(checkpoint) < 2:
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.01)
@@ -112,6 +114,29 @@ def test_an_interrupted_study_resumes_to_the_numbers_of_an_uninterrupted_one(
                      for step, _ in scalars(events).get("train/loss", []))
     assert resumed_at == saved + 2  # 1-based epoch after the saved 0-based one
     assert not list(study.rglob("*.tmp"))  # no half-written file was left or kept
+
+
+def test_a_group_killed_mid_way_resumes_to_the_numbers_of_an_uninterrupted_one(
+        long_study, tmp_path):
+    # tanh's three seeds train as one stacked group (engine/groups.py), which checkpoints
+    # itself under .groups/ every epoch; SIGKILL lands mid-group.
+    group = [*long_study, "--study.member", "tanh", "--study.seeds", "3"]
+    whole = run_study(tmp_path / "whole", *group)
+    stopped = interrupt(group, signal.SIGKILL, tmp_path / "runs", ".groups/tanh,seed=0+3")
+    assert stopped.returncode == -9, stopped.stderr
+    study = tmp_path / "runs" / "mlp"
+    assert not list(study.glob("tanh,seed=*/metrics.json"))  # killed before any finished
+    rerun = run_cli(*group, logdir=tmp_path / "runs")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "(3 together)" in rerun.stdout  # resumed as the group it was
+    for seed in range(3):
+        name = f"tanh,seed={seed}"
+        resumed, expected = metrics(study / name), metrics(whole / name)
+        assert resumed["status"] == "completed" and resumed["epochs"] == expected["epochs"]
+        assert {k: v for k, v in resumed["metrics"].items() if isinstance(v, float)} == (
+            pytest.approx({k: v for k, v in expected["metrics"].items() if isinstance(v, float)},
+                          rel=1e-6))
+    assert not (study / ".groups").exists()
 
 
 def test_a_run_killed_after_its_last_epoch_reports_the_same_numbers_on_rerun(

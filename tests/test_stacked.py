@@ -5,10 +5,10 @@ import lightning as L
 import pytest
 import torch
 
-from datamodules import FashionMNISTDataModule, PolynomialData
+from datamodules import FashionMNISTDataModule, PolynomialData, XORPoints
 from datamodules.batching import EpochBatches
 from datamodules.stacked import StackedBatches, StackedData
-from modules import DivergedError, LinearRegression, SoftmaxRegression
+from modules import MLP, DivergedError, LinearRegression, SoftmaxRegression
 from modules.stacked import StackedMembers
 
 TRAINER = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -163,6 +163,20 @@ def test_a_diverging_member_is_frozen_while_the_others_match_one_by_one():
             references.append({"metrics": dict(trainer.callback_metrics), "model": model,
                                "data": data})
     assert_same(group, references, members=[0, 2])
+
+
+@pytest.mark.parametrize("style", ["concise", "scratch"])  # layers path, vmap path
+def test_dropout_is_on_in_every_training_step_and_off_in_every_evaluation(style):
+    members = [build(seed, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8],
+                                     dropout=0.5, style=style),
+                     XORPoints, dict(num_train=40, batch_size=10)) for seed in range(2)]
+    group = StackedMembers([model for model, _ in members])
+    modes = []  # (the trainer is training, the template net is in train mode) per forward
+    group.register_forward_hook(lambda module, args, out: modes.append(
+        (group.trainer.training, members[0][0].net.training)))
+    L.Trainer(**TRAINER, max_epochs=3).fit(group, datamodule=StackedData(
+        [data for _, data in members]))
+    assert {mode for mode in modes} == {(True, True), (False, False)}
 
 
 def test_a_member_state_dict_loads_into_the_plain_module_with_weights_only(tmp_path):
