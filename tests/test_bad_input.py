@@ -43,6 +43,14 @@ def refused(capsys, logdir, *args: str) -> str:
         (["mlp", "--model.num_hiddens", "[256, 0]"], "num_hiddens must be"),
         (["kfold", "--study.num_folds", "1"], "num_folds must be in [2,"),
         (["linear_regression", "--trainer.max_epochs", "-2"], "`max_epochs` must be a non-neg"),
+        (["linear_regression", "--trainer.max_epochs", "many"], "--trainer.max_epochs"),
+        (["softmax_regression", "--model.lr", "abc"], "--model.lr"),
+        (["softmax_regression", "--model.lr", "0"], "lr must be > 0"),
+        (["softmax_regression", "--model.num_inputz", "3"], "num_inputs"),
+        (["softmax_regression", "--model.style", "fancy"], "scratch, concise"),
+        (["softmax_regression", "--data.batch_size", "0"], "batch_size"),
+        (["softmax_regression", "--data.train_size", "-5"], "train_size"),
+        (["linear_regression", "--study.member", "nope"], "scratch, concise"),
     ],
 )
 def test_out_of_range_and_unknown_values_name_the_key_and_what_it_accepts(

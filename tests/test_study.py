@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from conftest import run_cli
 
 from experiments.engine import cli
 from experiments.engine.study import Study
@@ -36,30 +35,30 @@ def table(study) -> list[str]:
     return [line for line in (study / "summary.md").read_text().splitlines() if line[:1] == "|"]
 
 
-@pytest.mark.slow
-def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_path):
+def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_path, capsys):
     together, apart = tmp_path / "together", tmp_path / "apart"
-    assert run_cli("linear_regression", "--fast", logdir=together).returncode == 0
-    study = apart / "linear_regression"
 
-    done = run_cli("linear_regression", "--fast", "--study.member", "1", logdir=apart)
-    assert done.returncode == 0, done.stderr
+    def run(logdir, *options: str) -> str:
+        """`run.py linear_regression --fast OPTIONS` in process; what it printed."""
+        assert cli.main(["linear_regression", "--fast", *options, "--logdir", str(logdir)]) == 0
+        return capsys.readouterr().out
+
+    run(together)
+    study = apart / "linear_regression"
+    out = run(apart, "--study.member", "1")
     assert (study / "concise" / "metrics.json").exists() and not (study / "scratch").exists()
     assert not (study / "summary.json").exists()  # a job array's tasks leave it to the report
-    assert "--study.report_only true" in done.stdout
+    assert "--study.report_only true" in out
 
-    partial = run_cli("linear_regression", "--fast", "--study.report_only", "true", logdir=apart)
-    assert partial.returncode == 0, partial.stderr
+    out = run(apart, "--study.report_only", "true")
     assert [row["member"] for row in json.loads((study / "summary.json").read_text())] == [
         "concise"]
-    assert "not finished yet: scratch (--study.member 0)" in partial.stdout
+    assert "not finished yet: scratch (--study.member 0)" in out
     assert "scratch (--study.member 0)" in (study / "summary.md").read_text()
 
-    assert run_cli("linear_regression", "--fast", "--study.member", "scratch",
-                   logdir=apart).returncode == 0
-    report = run_cli("linear_regression", "--fast", "--study.report_only", "true", logdir=apart)
-    assert report.returncode == 0, report.stderr
-    assert "[1/" not in report.stdout  # it ran nothing
+    run(apart, "--study.member", "scratch")
+    out = run(apart, "--study.report_only", "true")
+    assert "[1/" not in out  # it ran nothing
     expected = together / "linear_regression"
     summary = json.loads((study / "summary.json").read_text())
     assert summary == json.loads((expected / "summary.json").read_text())
@@ -68,7 +67,7 @@ def test_members_run_separately_then_reported_equal_the_study_run_in_one_go(tmp_
     assert "not finished" not in (study / "summary.md").read_text().lower()
 
 
-def test_a_study_runs_in_process_writes_its_members_and_summary_and_reruns_reuse_them(
+def test_a_rerun_reuses_finished_members_and_refuses_other_settings_unless_overwrite(
         tmp_path, capsys):
     logdir = tmp_path / "runs"
     assert cli.main(["linear_regression", "--fast", "--logdir", str(logdir)]) == 0
@@ -81,3 +80,10 @@ def test_a_study_runs_in_process_writes_its_members_and_summary_and_reruns_reuse
     assert cli.main(["linear_regression", "--fast", "--logdir", str(logdir)]) == 0
     assert capsys.readouterr().out.count("finished earlier (completed): reusing") == 2
     assert (study / "concise" / "metrics.json").read_text() == first
+    other = ["linear_regression", "--fast", "--model.lr", "0.1", "--logdir", str(logdir)]
+    assert cli.main(other) == 2  # other settings in the same folders: refused
+    err = capsys.readouterr().err
+    assert "model.lr" in err and "--overwrite" in err
+    assert cli.main([*other, "--overwrite"]) == 0
+    assert json.loads((study / "concise" / "metrics.json").read_text())["metrics"] != json.loads(
+        first)["metrics"]

@@ -5,6 +5,7 @@ Exit codes: 0 every run finished (a diverged run is a result), 2 bad usage or se
 130 interrupted (rerun the same command to resume).
 """
 
+import gc
 import logging
 import sys
 import warnings
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failed = []  # "experiment/member: why", one line each at the end
+    # The plans (parsers, settings) and imported modules live to the end: the collector
+    # need not look at them again each time a member's objects are freed (study.py), which
+    # took 0.4 s a member. Planning's own garbage (each member built once) goes first.
+    gc.collect()
+    gc.freeze()
     try:
         for study, plan in plans:
             name = plan.experiment.name

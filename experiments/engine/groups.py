@@ -21,7 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules.stacked import StackedData
 from experiments.engine import runner
-from experiments.engine.plan import Member, Plan, flat
+from experiments.engine.plan import Member, Plan
 from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
 from modules.stacked import StackedMembers
 
@@ -34,7 +34,7 @@ MAY_DIFFER = {"seed", "data.seed", "data.fold", "model.lr", "model.weight_decay"
 def group_key(member: Member) -> tuple:
     """Equal for members that differ in MAY_DIFFER alone: the same class and settings, so
     the same parameter shapes, data source and number of steps."""
-    settings = flat(member.settings())
+    settings = member.flat_settings
     rest = tuple(sorted((k, repr(v)) for k, v in settings.items() if k not in MAY_DIFFER))
     return rest, member.final
 

@@ -8,6 +8,7 @@ SeedSequence, so no two collide.
 """
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,12 @@ class Member:
         for key in RUN_KEYS:
             settings.pop(key, None)
         return settings
+
+    @functools.cached_property
+    def flat_settings(self) -> dict[str, Any]:
+        """settings() with the command line's keys ({"model.lr": 0.1}); computed once, as
+        studies compare every member's with every other's. Read it, don't change it."""
+        return flat(self.settings())
 
 
 @dataclass

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from experiments.engine import board
 from experiments.engine.files import write_atomically
-from experiments.engine.plan import Member, Plan, flat
+from experiments.engine.plan import Member, Plan
 
 
 @dataclass
@@ -44,7 +44,7 @@ def varying_settings(plan: Plan) -> dict[str, dict]:
     """member -> its settings (command-line keys) that the study varies: keys a member or
     the grid sets, where members differ. (Members of other classes differ in every key of
     those classes; listing them all would bury the few that define the members.)"""
-    settings = {m.name: flat(m.settings()) for m in plan.members}
+    settings = {m.name: m.flat_settings for m in plan.members}
     declared = {key.replace(".init_args.", ".") for m in plan.members for key in m.overrides}
     keys = {k for s in settings.values() for k in s} & declared
     varying = sorted(k for k in keys if len({repr(s.get(k)) for s in settings.values()}) > 1)

@@ -32,7 +32,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from experiments.engine import aggregate, report, runner
 from experiments.engine.figures import curves_figure
 from experiments.engine.groups import grouped, run_group
-from experiments.engine.plan import Member, Plan, flat
+from experiments.engine.plan import Member, Plan
 from experiments.engine.runner import changed_settings, read_metrics
 
 
@@ -42,12 +42,12 @@ def sweep(plan: Plan, *keys: str) -> list[Member]:
     first key. A member that also changes another setting is not part of it."""
     groups: dict[str, list[Member]] = {}
     for member in merged(plan, [])[0].members:  # one per member, whatever its seeds
-        settings = flat(member.settings())
+        settings = member.flat_settings
         rest = sorted((k, repr(v)) for k, v in settings.items() if k not in keys)
         groups.setdefault(repr(rest), []).append(member)
     seen, members = set(), []
     for member in max(groups.values(), key=len, default=[]):
-        value = repr(flat(member.settings())[keys[0]])
+        value = repr(member.flat_settings[keys[0]])
         if value not in seen:
             seen.add(value)
             members.append(member)
