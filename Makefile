@@ -9,8 +9,11 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 run: setup data
 	$(BIN)/python experiments/run.py
 
+# Test files spread over this many processes (a file's tests stay together, so its
+# fixtures run once); TEST_WORKERS=0 runs them all in this one.
+TEST_WORKERS ?= 2
 test: setup data
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # What `make run` wrote; `make tensorboard LOGDIR=runs/capacity` opens one experiment.
 LOGDIR ?= runs

@@ -1,15 +1,18 @@
 """Shared helpers: run fitlab's command line for real, read what it wrote."""
 
+import io
 import json
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from datamodules import fashion_mnist_files as files
+from experiments.engine import cli
 from experiments.engine.threads import set_torch_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +31,21 @@ def run_cli(*args: str, logdir: Path | None = None, timeout: float = 600, **kwar
     )
 
 
+def run_main(*args: str, logdir: Path | None = None) -> subprocess.CompletedProcess:
+    """The same command line run in this process, what it printed captured: no new
+    interpreter to start and no torch to import (7 s of each subprocess here). For what
+    a process of its own shows (signals, DDP's re-launch, tracebacks), use run_cli."""
+    argv = [*args, *(["--logdir", str(logdir)] if logdir is not None else [])]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
 def run_study(logdir: Path, experiment: str, *args: str) -> Path:
-    """Run an experiment into `logdir`, insisting that it finishes (exit 0); its folder."""
-    done = run_cli(experiment, *args, logdir=logdir)
+    """Run an experiment into `logdir` in process, insisting that it finishes (exit 0); its
+    folder."""
+    done = run_main(experiment, *args, logdir=logdir)
     assert done.returncode == 0, done.stderr
     return logdir / experiment
 

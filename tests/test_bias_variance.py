@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import metrics, run_cli
+from conftest import metrics, run_main
 
 from datamodules import PolynomialRedraws
 from modules import LeastSquares
@@ -65,9 +65,9 @@ def summary_rows(study) -> dict[int, dict]:
     return {row["data.degree"]: row for row in json.loads((study / "summary.json").read_text())}
 
 
-@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
+@pytest.mark.slow  # a whole study: tens of seconds
 def test_bias_falls_and_variance_rises_with_the_degree(logdir):
-    done = run_cli("bias_variance", "--study.grid", '{"data.degree": [1, 3, 19]}',
+    done = run_main("bias_variance", "--study.grid", '{"data.degree": [1, 3, 19]}',
                    logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "bias_variance"
@@ -80,9 +80,9 @@ def test_bias_falls_and_variance_rises_with_the_degree(logdir):
     assert "bias² falls from" in (study / "summary.md").read_text()
 
 
-@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
+@pytest.mark.slow  # a whole study: tens of seconds
 def test_fast_smoke_run_completes(logdir):
-    done = run_cli("bias_variance", "--fast", "--study.grid", '{"data.degree": [2, 3]}',
+    done = run_main("bias_variance", "--fast", "--study.grid", '{"data.degree": [2, 3]}',
                    logdir=logdir)
     assert done.returncode == 0, done.stderr
     assert len(summary_rows(logdir / "bias_variance")) == 2
@@ -90,7 +90,7 @@ def test_fast_smoke_run_completes(logdir):
 
 @pytest.mark.slow
 def test_every_degree_at_the_defaults_decomposes(logdir):
-    done = run_cli("bias_variance", logdir=logdir)
+    done = run_main("bias_variance", logdir=logdir)
     assert done.returncode == 0, done.stderr
     rows = summary_rows(logdir / "bias_variance")
     assert sorted(rows) == list(range(20))

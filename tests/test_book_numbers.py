@@ -2,7 +2,7 @@
 the MLP), each a full 10-epoch run on Fashion-MNIST: about a minute apiece on 2 cores."""
 
 import pytest
-from conftest import metrics, run_cli
+from conftest import metrics, run_main
 
 pytestmark = pytest.mark.slow
 
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("experiment, member", [("softmax_regression", "concise"),
                                                 ("mlp", "relu")])
 def test_the_books_models_reach_its_test_accuracy(experiment, member, fashion_dir, logdir):
-    done = run_cli(experiment, "--study.member", member, "--data.data_dir", str(fashion_dir),
+    done = run_main(experiment, "--study.member", member, "--data.data_dir", str(fashion_dir),
                    "--trainer.enable_progress_bar", "false", logdir=logdir)
     assert done.returncode == 0, done.stderr
     result = metrics(logdir / experiment / member)

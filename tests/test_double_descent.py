@@ -6,7 +6,7 @@ import json
 import lightning as L
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_main
 
 from experiments.engine import registry
 from modules import RandomFeatures
@@ -60,10 +60,10 @@ def peak_and_minima(rows: list[dict]) -> tuple[dict, dict, dict]:
             min(rows[i + 1 :], key=lambda row: row["test/loss"]))
 
 
-@pytest.mark.slow  # a subprocess run (or two processes): tens of seconds
+@pytest.mark.slow  # a whole study: tens of seconds
 def test_fast_smoke_run_completes(logdir):
     grid = json.dumps({"model.num_features": [25, 100, 400]})
-    done = run_cli("double_descent", "--fast", "--data.train_size", "100",
+    done = run_main("double_descent", "--fast", "--data.train_size", "100",
                    "--data.batch_size", "100", "--study.grid", grid, logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "double_descent"
@@ -76,7 +76,7 @@ def test_fast_smoke_run_completes(logdir):
 
 @pytest.mark.slow
 def test_test_loss_peaks_at_the_interpolation_threshold_at_the_defaults(logdir):
-    done = run_cli("double_descent", logdir=logdir)
+    done = run_main("double_descent", logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "double_descent"
     rows = json.loads((study / "summary.json").read_text())

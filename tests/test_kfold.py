@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import metrics, run_cli, scalars
+from conftest import metrics, run_main, scalars
 
 from experiments.engine.cli import main
 from experiments.studies.kfold import KFold
@@ -72,7 +72,7 @@ def test_rerunning_a_finished_kfold_only_reuses_its_results(kfold):
 
 @pytest.mark.slow
 def test_fold_members_select_and_are_never_scored_on_the_test_split(logdir):
-    done = run_cli("kfold", "--fast", *QUIET, "--study.member", "0", "--study.seeds", "1",
+    done = run_main("kfold", "--fast", *QUIET, "--study.member", "0", "--study.seeds", "1",
                    logdir=logdir)
     assert done.returncode == 0, done.stderr
     fold = logdir / "kfold" / "degree=0,fold=0"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import metrics, run_cli
+from conftest import metrics, run_main
 
 from modules import MLP
 
@@ -85,7 +85,7 @@ def test_bad_settings_name_the_argument(make, message):
 
 @pytest.mark.slow
 def test_the_mlp_experiment_runs_every_member_and_draws_its_figures(logdir):
-    done = run_cli("mlp", "--fast", logdir=logdir)
+    done = run_main("mlp", "--fast", logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "mlp"
     for member in ("scratch", "relu", "sigmoid", "tanh", "tuned"):

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_main
 
 from datamodules import HighDimensionalData
 from experiments.engine import config, registry
@@ -37,7 +37,7 @@ def test_the_study_says_what_the_books_gap_is_made_of_and_where_decay_helps(logd
     sweeps = registry.load("weight_decay").defaults["study"]["init_args"]["sweeps"]
     sweeps = [s for s in sweeps if s["prefix"] != "mlp,"]
     sweeps[0] = {**sweeps[0], "lambdas": [0, 3]}
-    done = run_cli("weight_decay", "--study.sweeps", json.dumps(sweeps), logdir=logdir)
+    done = run_main("weight_decay", "--study.sweeps", json.dumps(sweeps), logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "weight_decay"
     rows = {row["member"]: row for row in json.loads((study / "summary.json").read_text())}
