@@ -54,8 +54,7 @@ class StackedMembers(L.LightningModule):
         if len(keys) != 1:
             raise ValueError(f"members differ in more than {', '.join(MAY_DIFFER)}: {keys}")
         first = members[0]
-        if (not first.automatic_optimization or first.optimizer != "sgd"
-                or any(dict(m.net.named_buffers()) for m in members)):
+        if not self.stackable(first):
             raise ValueError("only SGD-trained models without buffers train stacked")
         # The plain members, kept out of nn.Module's registry (their parameters are stale
         # copies; ours are stacked below): member 0's net is the template vmap calls.
@@ -86,6 +85,13 @@ class StackedMembers(L.LightningModule):
         self.examples: dict[str, int] = {}  # stage -> how many examples its values are over
         # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
         self.sums: dict[str, dict] = {}
+
+    @staticmethod
+    def stackable(module: FitModule) -> bool:
+        """Whether modules like this one can train stacked: SGD steps (not a closed form
+        or a rule of their own), no buffers (e.g. batch norm's running statistics)."""
+        return (module.automatic_optimization and module.optimizer == "sgd"
+                and not dict(module.net.named_buffers()))
 
     @property
     def num_members(self) -> int:

@@ -59,9 +59,13 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
     steps: the perceptron, closed-form fits; splits of unequal sizes; --trainer.callbacks
     such as EarlyStopping): they then train one by one."""
     started = time.perf_counter()
-    built = [plan.instantiate(member) for member in members]  # each seeded as if alone
-    if built[0][2].get("callbacks"):  # they watch logged values (early stopping) one run at
-        return None                   # a time; a group logs each member's values apart
+    first = plan.instantiate(members[0])
+    # Callbacks watch logged values (early stopping) one run at a time; a group logs each
+    # member's values apart.
+    if not StackedMembers.stackable(first[0]) or first[2].get("callbacks"):
+        return None
+    # Each member seeded and built as if alone.
+    built = [first, *(plan.instantiate(member) for member in members[1:])]
     try:
         stacked = StackedMembers([model for model, _, _ in built])
         data = StackedData([member_data for _, member_data, _ in built])
