@@ -103,7 +103,8 @@ class StackedMembers(L.LightningModule):
         """X (K, B, ...) or (1, B, ...) shared -> y_hat (K, B, ...)."""
         # Dropout follows the group's mode, set here rather than in train(): after
         # validation Lightning restores modes flag by flag, past our unregistered template.
-        self.members[0].net.train(self.training)
+        if self.members[0].net.training != self.training:
+            self.members[0].net.train(self.training)
         shared = X.shape[0] == 1 < self.num_members
         X = X[0] if shared else X
         if self.layers is not None:
