@@ -60,8 +60,10 @@ def server(capacity):
 def test_hparams_offers_the_varying_settings_and_every_members_metrics(server):
     experiment = post(f"{server}/experiment", {"experimentName": ""})
     hparams = {h["name"]: h for h in experiment["hparamInfos"]}
-    # The two curves' settings and the seed (two in --fast); no constants.
-    assert set(hparams) == {"data.train_size", "model.num_hiddens", "seed"}
+    # The two curves' settings (the sizes also set their own labels and batch) and the
+    # seed (two in --fast); no constants.
+    assert set(hparams) == {"data.train_size", "model.num_hiddens", "data.label_noise",
+                            "data.batch_size", "seed"}
     assert all(h["differs"] for h in hparams.values())  # TensorBoard's default columns
     metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
     # capacity's members are points on two validation curves: none is tested.
@@ -73,10 +75,11 @@ def test_hparams_offers_the_varying_settings_and_every_members_metrics(server):
                             "STATUS_RUNNING"]})["sessionGroups"]
     members = {g["name"].rpartition("/")[2]: g for g in groups}
     assert set(members) == {f"{name},seed={seed}" for seed in (0, 1) for name in (
-        "width=4", "width=16", "width=64", "width=256", "width=1024",
-        "size=250", "size=1000", "size=4000", "size=16000")}
-    assert members["width=1024,seed=0"]["hparams"] == {
-        "model.num_hiddens": 1024, "data.train_size": 500, "seed": 0}
+        "width=2", "width=8", "width=16", "width=64", "width=256",
+        "size=250", "size=1000", "size=4000")}
+    assert members["width=64,seed=0"]["hparams"] == {
+        "model.num_hiddens": 64, "data.train_size": 500, "data.label_noise": 0.2,
+        "data.batch_size": 64, "seed": 0}
     for group in groups:
         assert {v["name"]["tag"] for v in group["metricValues"]} == metrics
 

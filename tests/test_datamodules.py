@@ -90,6 +90,44 @@ def test_same_seed_same_split_and_train_size_subset(fashion, fashion_dir):
     assert not torch.equal(other.source_indices["val"], fashion.source_indices["val"][:100])
 
 
+def test_resize_averages_blocks_of_pixels(fashion_dir):
+    def module(**kwargs):
+        dm = FashionMNISTDataModule(data_dir=str(fashion_dir), val_size=100, train_size=100,
+                                    **kwargs)
+        dm.setup()
+        return dm
+    full, small = module(), module(resize=7)
+    assert small.num_inputs == 49 and full.num_inputs == 784
+    for name in ("train", "val", "test"):
+        X, y = small.splits[name].tensors
+        assert X.shape[1:] == (1, 7, 7) and X.dtype == torch.float32
+        blocks = full.splits[name].tensors[0].reshape(-1, 1, 7, 4, 7, 4).mean(dim=(3, 5))
+        assert torch.allclose(X, blocks, atol=1e-6)  # each pixel the mean of a 4x4 block
+        assert torch.equal(y, full.splits[name].tensors[1])
+
+
+@pytest.mark.parametrize("label_noise", [0.2, 1.0])
+def test_label_noise_makes_that_fraction_of_train_labels_wrong(fashion_dir, label_noise):
+    def module(**kwargs):
+        dm = FashionMNISTDataModule(data_dir=str(fashion_dir), val_size=2000, train_size=1000,
+                                    **kwargs)
+        dm.setup()
+        return dm
+    clean, noisy = module(), module(label_noise=label_noise)
+    assert torch.equal(noisy.source_indices["train"], clean.source_indices["train"])
+    y_clean, y_noisy = clean.splits["train"].tensors[1], noisy.splits["train"].tensors[1]
+    assert (y_noisy != y_clean).sum() == round(label_noise * 1000)  # wrong, never the truth
+    assert set(y_noisy.unique().tolist()) == set(range(10))
+    assert torch.equal(noisy.splits["train_eval"].tensors[1], y_noisy)  # train/* scores these
+    for name in ("val", "test"):  # held out and test keep the true labels
+        for a, b in zip(noisy.splits[name].tensors, clean.splits[name].tensors, strict=True):
+            assert torch.equal(a, b)
+    assert torch.equal(module(label_noise=label_noise).splits["train"].tensors[1], y_noisy)
+    other_seed = FashionMNISTDataModule(label_noise=label_noise, seed=1).noisy(y_clean)
+    assert (other_seed != y_clean).sum() == round(label_noise * 1000)
+    assert not torch.equal(other_seed, y_noisy)  # another seed, other wrong labels
+
+
 def test_truncated_file_is_corrupt(fashion_dir, tmp_path):
     raw = copy_of_raw(fashion_dir, tmp_path)
     with open(raw / "train-images-idx3-ubyte", "r+b") as f:
@@ -195,6 +233,9 @@ def test_concurrent_prepare_leaves_valid_files(fashion_dir, tmp_path):
     (lambda: FashionMNISTDataModule(val_size=60000), "smaller than the 60000 training images"),
     (lambda: FashionMNISTDataModule(train_size=0), "train_size must be in \\[1, 50000\\]"),
     (lambda: FashionMNISTDataModule(val_size=100, train_size=59901), "train_size .*59900"),
+    (lambda: FashionMNISTDataModule(resize=0), "resize must be in \\[1, 28\\] \\(pixels a side"),
+    (lambda: FashionMNISTDataModule(label_noise=1.5), "label_noise must be in \\[0.0, 1.0\\]"),
+    (lambda: FashionMNISTDataModule(label_noise=-0.1), "fraction of wrong labels"),
     (lambda: LinearRegressionData(num_train=0), "num_train must be >= 1"),
     (lambda: LinearRegressionData(num_val=0), "num_val must be >= 1"),
     (lambda: LinearRegressionData(num_test=-1), "num_test must be >= 0"),

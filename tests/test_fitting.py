@@ -53,3 +53,21 @@ def test_ratios_see_an_overfit_whose_losses_spread_over_decades():
     assert fitting.verdicts(results, floor=0.005, ratios=True) == {
         "degree=3": "good fit", "degree=19": "overfitting"}
     assert "ratios" in fitting.verdict_rule(0.005, ratios=True)
+
+
+def test_rise_calls_overfitting_only_above_the_best_val_loss():
+    # Every member fits train better than val; only "widest" is also worse than the best.
+    results = [
+        member("narrow", (1.80, 1.70), (1.75, 1.65), (1.85, 1.75)),  # train above best val
+        member("best", (0.90, 1.25), (0.95, 1.30), (1.00, 1.28)),
+        member("widest", (0.03, 1.85), (0.04, 1.80), (0.03, 1.95)),
+        member("wide", (0.05, 1.20), (0.04, 1.30), (0.05, 1.25)),  # memorises, at the best
+        member("noisy", (0.05, 2.60), (0.04, 1.10), (0.05, 1.30)),  # +0.40 mean, within noise
+    ]
+    assert fitting.verdicts(results) == {
+        "narrow": "underfitting", "best": "overfitting", "widest": "overfitting",
+        "wide": "overfitting", "noisy": "overfitting"}  # the gap alone
+    assert fitting.verdicts(results, rise=True) == {
+        "narrow": "underfitting", "best": "good fit", "widest": "overfitting",
+        "wide": "good fit", "noisy": "inconclusive"}
+    assert "best member's val/loss" in fitting.verdict_rule(rise=True)

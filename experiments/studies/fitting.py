@@ -9,8 +9,19 @@ from experiments.engine import aggregate
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 
 
-def verdict_rule(floor: float = 0.0, ratios: bool = False) -> str:
+def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -> str:
     """How `verdicts` decides, in the words summary.md prints beside them."""
+    if rise:
+        return (
+            "**Verdict**: train and val are scored alike (final weights, eval mode). A member "
+            "*underfits* when its train/loss exceeds the best member's val/loss; it *overfits* "
+            "when its val/loss exceeds both its own train/loss and the best member's val/loss "
+            "(it fits its training set better than new data, and is worse for it than the best "
+            f"member): each by more than {TOLERANCE:.0%} of the best val/loss and by more than "
+            "two standard errors over seeds (paired by seed). Above that size but within two "
+            "standard errors is *inconclusive*; otherwise a *good fit*. With one seed there is "
+            "no error bar, and the verdict says so."
+        )
     if ratios:
         return (
             "**Verdict**: train and val are scored alike (final weights, eval mode) and "
@@ -46,10 +57,14 @@ def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
             and "train/loss" in run["metrics"]}
 
 
-def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False) -> dict[str, str]:
+def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False,
+             rise: bool = False) -> dict[str, str]:
     """member -> underfitting | overfitting | inconclusive | good fit, as verdict_rule
     says, for merged results (one per member, its seeds under `runs`). `ratios` compares
-    log losses (needs floor > 0), for losses that spread over orders of magnitude."""
+    log losses (needs floor > 0), for losses that spread over orders of magnitude. `rise`
+    calls a member overfitting only if its val/loss also rises above the best member's:
+    where every member fits its training set better than new data (a capacity sweep past
+    memorisation), the gap alone would call the best one overfitting too."""
     if ratios and floor <= 0:
         raise ValueError(f"comparing ratios needs a noise floor > 0, got {floor}")
     losses = {r["member"]: seeds for r in results if (seeds := seed_losses(r))}
@@ -69,19 +84,24 @@ def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False) -> d
     for member, seeds in losses.items():
         paired = [k for k in seeds if k in best]
         underfit = [excess(seeds[k][0], best[k][1]) for k in paired]
-        overfit = [excess(val, train) for train, val in seeds.values()]
+        overfit = [[excess(val, train) for train, val in seeds.values()]]
+        if rise:
+            overfit.append([excess(seeds[k][1], best[k][1]) for k in paired])
         out[member] = judge(underfit, overfit, margin)
     return out
 
 
-def judge(underfit: list[float], overfit: list[float], margin: float) -> str:
-    one_seed = " (1 seed)" if len(overfit) == 1 else ""
-    for kind, differences in (("underfitting", underfit), ("overfitting", overfit)):
-        if not differences:
+def judge(underfit: list[float], overfit: list[list[float]], margin: float) -> str:
+    """The first kind whose every list of differences (paired by seed) averages above the
+    margin: that kind if each mean is also above two standard errors, else inconclusive."""
+    one_seed = " (1 seed)" if len(overfit[0]) == 1 else ""
+    for kind, tests in (("underfitting", [underfit]), ("overfitting", overfit)):
+        if not all(tests):
             continue
-        mean, se = aggregate.mean_se(differences)
-        if mean > margin:
-            return kind + one_seed if one_seed or mean > 2 * se else "inconclusive"
+        stats = [aggregate.mean_se(differences) for differences in tests]
+        if all(mean > margin for mean, _ in stats):
+            significant = all(mean > 2 * se for mean, se in stats)
+            return kind + one_seed if one_seed or significant else "inconclusive"
     return "good fit" + one_seed
 
 
