@@ -4,7 +4,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import run_main
 
 from experiments.engine import config, registry
 from experiments.engine.study import sweep
@@ -32,7 +32,7 @@ def test_past_the_best_width_val_loss_rises_and_more_data_closes_the_gap(logdir)
     # sizes. About 40 s: 300 epochs per width are what memorising takes.
     members = registry.load("capacity").defaults["study"]["init_args"]["members"]
     chosen = {name: members[name] for name in ("width=8", "width=64", "size=250", "size=1000")}
-    done = run_cli("capacity", "--study.members", json.dumps(chosen), "--study.seeds", "1",
+    done = run_main("capacity", "--study.members", json.dumps(chosen), "--study.seeds", "1",
                    logdir=logdir)
     assert done.returncode == 0, done.stderr
     study = logdir / "capacity"
