@@ -75,8 +75,11 @@ def interrupt(args: list[str], signum: int, logdir: Path, checkpoint: str = "tan
     """Run the study and send `signum` once `checkpoint` (by default the second member's)
     has saved its 3rd epoch."""
     command = [sys.executable, str(RUN), *args, "--logdir", str(logdir)]
+    # Ctrl-C's signal as a terminal delivers it: a shell's background job (`make test &`)
+    # starts with SIGINT ignored, and Python then installs no KeyboardInterrupt for it.
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = logdir / "mlp" / checkpoint / "last.ckpt"
     while saved_epoch(checkpoint) < 2:
         assert process.poll() is None, process.stderr.read()
