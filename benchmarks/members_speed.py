@@ -52,17 +52,18 @@ def mlp(seed: int):
     return MLP(num_hiddens=[256], lr=0.1), FashionMNISTDataModule(batch_size=256)
 
 
-# name -> (what it is, members as (seed, build kwargs), build, which epochs, Trainer args)
+# name -> (what it is, members as (seed, build kwargs), build, which epochs, Trainer args,
+#          whether the members' data settings are all the same: one dataset)
 CASES = {
     "polynomial": ("10 members: 5 seeds x weight decay {0, 0.1}",
                    [(s, dict(weight_decay=wd)) for s in range(5) for wd in (0.0, 0.1)],
-                   polynomial, "epochs", dict(check_val_every_n_epoch=10)),
+                   polynomial, "epochs", dict(check_val_every_n_epoch=10), True),
     "kfold": ("5 folds of the cubic", [(0, dict(fold=k)) for k in range(5)],
-              polynomial, "epochs", dict(check_val_every_n_epoch=10)),
+              polynomial, "epochs", dict(check_val_every_n_epoch=10), False),
     "softmax": ("8 seeds, Fashion-MNIST, batch 256", [(s, {}) for s in range(8)],
-                softmax, "fashion_epochs", {}),
+                softmax, "fashion_epochs", {}, True),
     "mlp": ("8 seeds, 256 hidden, Fashion-MNIST", [(s, {}) for s in range(8)],
-            mlp, "fashion_epochs", {}),
+            mlp, "fashion_epochs", {}, True),
 }
 
 
@@ -83,14 +84,15 @@ def one_by_one(make, members, trainer_args) -> tuple[float, list[float]]:
     return time.perf_counter() - started, val_losses
 
 
-def stacked(make, members, trainer_args) -> tuple[float, list[float]]:
+def stacked(make, members, trainer_args, one_dataset: bool) -> tuple[float, list[float]]:
     started = time.perf_counter()
     built = build(make, members)
     group = StackedMembers([model for model, _ in built])
-    # Each member's own datamodule, as the engine builds them: its own batch order (splits
-    # that members share are held once all the same); the training split scored in eval
-    # mode as train/*, as each one-by-one member scores it.
-    data = StackedData([d for _, d in built])
+    # Each member's own datamodule and batch order, as the engine builds them (one dataset
+    # is loaded once, as groups.same_data tells StackedData); the training split scored in
+    # eval mode as train/*, as each one-by-one member scores it.
+    data = StackedData([d for _, d in built],
+                       same_data=[0] * len(built) if one_dataset else None)
     L.Trainer(**TRAINER, **trainer_args).fit(group, datamodule=data)
     return time.perf_counter() - started, group.epoch_metrics["val/loss"].tolist()
 
@@ -110,16 +112,16 @@ def main() -> None:
     # Lazy imports and first-call costs land in whichever side runs first: pay them here.
     warm_up = [(0, {}), (1, {})]
     one_by_one(polynomial, warm_up, dict(max_epochs=1))
-    stacked(polynomial, warm_up, dict(max_epochs=1))
+    stacked(polynomial, warm_up, dict(max_epochs=1), one_dataset=True)
     rows = []
     for name in args.cases:
-        what, members, make, epochs, trainer_args = CASES[name]
+        what, members, make, epochs, trainer_args, one_dataset = CASES[name]
         trainer_args = {**trainer_args, "max_epochs": getattr(args, epochs)}
         serial, together = float("inf"), float("inf")
         for _ in range(args.repeats):
             seconds, serial_losses = one_by_one(make, members, trainer_args)
             serial = min(serial, seconds)
-            seconds, together_losses = stacked(make, members, trainer_args)
+            seconds, together_losses = stacked(make, members, trainer_args, one_dataset)
             together = min(together, seconds)
         differences = [abs(a - b) / abs(a) for a, b in zip(serial_losses, together_losses,
                                                            strict=True)]

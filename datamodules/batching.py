@@ -188,6 +188,13 @@ class InMemoryDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._dataloader("train", shuffle=True)
 
+    def train_batches(self, num_samples: int, device: torch.device | str = "cpu"
+                      ) -> EpochBatches:
+        """This module's training order over `num_samples` examples: batches of
+        batch_size, a new permutation each epoch from its order seed."""
+        return EpochBatches(num_samples, self.batch_size, shuffle=True, seed=self.order_seed,
+                            device=device)
+
     def train_eval_split(self) -> TensorSplit:
         """The training examples that `train/*` is scored on: all of them, or a subset of
         the size of val, drawn once from `seed`."""
@@ -213,9 +220,9 @@ class InMemoryDataModule(L.LightningDataModule):
         split = self.splits[name]
         # Evaluation has no steps to take, so it goes in big batches: its numbers are the
         # same (metrics weigh each sample once) and the per-batch overhead is paid rarely.
-        batch_size = self.batch_size if shuffle else max(self.batch_size, EVAL_BATCH_SIZE)
-        batches = EpochBatches(len(split), batch_size, shuffle, seed=self.order_seed,
-                               device=split.device)
+        batches = self.train_batches(len(split), split.device) if shuffle else EpochBatches(
+            len(split), max(self.batch_size, EVAL_BATCH_SIZE), shuffle=False,
+            device=split.device)
         # Worker processes cannot share device tensors, and indexing in memory needs none.
         num_workers = self.num_workers if split.device.type == "cpu" else 0
         return DataLoader(split, batch_sampler=batches, collate_fn=identity_collate,

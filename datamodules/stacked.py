@@ -112,15 +112,20 @@ class StackedBatches(Sampler[Tensor]):
 
 class StackedData(L.LightningDataModule):
     """The datamodules of K members (InMemoryDataModules with equal split sizes) as one.
-    The same object may stand for several members: it is then set up once.
 
+    `same_data[k]` is the first member whose data settings equal member k's (k itself if
+    none; by default the first identical object): only those are set up, and the others
+    take their splits, each still drawing its own training order (seeds of one dataset).
     `val_dataloader` gives the validation split and, with `score_train`, the training split
     in order (dataloader 1): StackedMembers scores it in eval mode as `train/*`.
     """
 
-    def __init__(self, members: list[InMemoryDataModule], score_train: bool = True):
+    def __init__(self, members: list[InMemoryDataModule], score_train: bool = True,
+                 same_data: list[int] | None = None):
         super().__init__()
         self.members, self.score_train = members, score_train
+        self.same_data = same_data or [next(j for j, other in enumerate(members)
+                                            if other is member) for member in members]
         self.has_test = members[0].has_test
         self.splits: dict[str, StackedSplit] = {}
 
@@ -136,25 +141,22 @@ class StackedData(L.LightningDataModule):
             self.splits = {name: split.to(device) for name, split in self.splits.items()}
 
     def load_splits(self, stage: str | None) -> dict[str, StackedSplit]:
-        """Sets up each distinct member datamodule once (pass one object for members with
-        the same data settings: seeds), and keeps one copy of the splits members share,
-        so at most two copies of a split are ever in memory."""
-        done: dict[int, tuple[dict[str, TensorSplit], EpochBatches]] = {}
+        """Sets up the members with data of their own (see same_data), and keeps one copy
+        of the splits members share, so at most two copies of a split are ever in memory.
+        Each member's training order is its own datamodule's: whatever it draws, we draw."""
         loaded: list[dict[str, TensorSplit]] = []
         self.orders: list[EpochBatches] = []
-        for member in self.members:
-            if id(member) not in done:
+        for k, member in enumerate(self.members):
+            if self.same_data[k] < k:
+                splits = loaded[self.same_data[k]]
+            else:
                 member.setup(stage)
-                # The member's own training order: whatever its datamodule draws, we draw.
-                order = member.train_dataloader().batch_sampler
                 splits, member.splits = member.splits, {}  # the stacked copy is kept
                 if loaded:
                     splits = {name: loaded[0][name] if same_tensors(loaded[0][name], split)
                               else split for name, split in splits.items()}
-                done[id(member)] = splits, order
-            splits, order = done[id(member)]
             loaded.append(splits)
-            self.orders.append(order)
+            self.orders.append(member.train_batches(len(splits["train"])))
         return {name: StackedSplit([s[name] for s in loaded]) for name in loaded[0]}
 
     def train_dataloader(self) -> DataLoader:

@@ -47,6 +47,14 @@ def grouped(members: list[Member]) -> list[list[Member]]:
     return list(groups.values())
 
 
+def same_data(members: list[Member]) -> list[int]:
+    """For each member, the first member with the same data settings (seeds of one
+    dataset draw the same splits: StackedData loads them once)."""
+    data = [{k: v for k, v in m.flat_settings.items() if k.startswith("data.")}
+            for m in members]
+    return [data.index(settings) for settings in data]
+
+
 def group_checkpoint(plan: Plan, members: list[Member]) -> Path:
     return plan.folder / ".groups" / f"{members[0].name}+{len(members)}" / "last.ckpt"
 
@@ -68,7 +76,8 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
     built = [first, *(plan.instantiate(member) for member in members[1:])]
     try:
         stacked = StackedMembers([model for model, _, _ in built])
-        data = StackedData([member_data for _, member_data, _ in built])
+        data = StackedData([member_data for _, member_data, _ in built],
+                           same_data=same_data(members))
         data.prepare_data()
         data.setup()  # splits of unequal sizes (folds of 100 in 3) cannot stack
     except ValueError:
