@@ -114,8 +114,8 @@ class StackedData(L.LightningDataModule):
     """The datamodules of K members (InMemoryDataModules with equal split sizes) as one.
 
     `same_data[k]` is the first member whose data settings equal member k's (k itself if
-    none; by default the first identical object): only those are set up, and the others
-    take their splits, each still drawing its own training order (seeds of one dataset).
+    none, the default for all): only those are set up, and the others take their splits,
+    each still drawing its own training order (seeds of one dataset).
     `val_dataloader` gives the validation split and, with `score_train`, the training split
     in order (dataloader 1): StackedMembers scores it in eval mode as `train/*`.
     """
@@ -124,8 +124,7 @@ class StackedData(L.LightningDataModule):
                  same_data: list[int] | None = None):
         super().__init__()
         self.members, self.score_train = members, score_train
-        self.same_data = same_data or [next(j for j, other in enumerate(members)
-                                            if other is member) for member in members]
+        self.same_data = same_data or list(range(len(members)))
         self.has_test = members[0].has_test
         self.splits: dict[str, StackedSplit] = {}
 
