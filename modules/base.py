@@ -104,8 +104,20 @@ class FitModule(L.LightningModule):
         """Metrics besides the loss (always there), each updated with (y_hat, y)."""
         return {}
 
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """Each example's loss (each element's, for several outputs)."""
         raise NotImplementedError
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """A batch's loss: the mean of its examples'."""
+        return self.example_losses(y_hat, y).mean()
+
+    def member_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """K stacked members' losses in one call: y_hat (K, B, ...) and y (K, B, ...), or
+        (1, B, ...) when they share the examples -> (K,), each member's `loss`."""
+        K = len(y_hat)
+        y = y.expand(K, *y.shape[1:])
+        return self.example_losses(y_hat.flatten(0, 1), y.flatten(0, 1)).view(K, -1).mean(1)
 
     def final_metrics(self) -> dict:
         """Numbers for metrics.json besides the logged ones: how many test examples the
@@ -227,7 +239,7 @@ class Regressor(FitModule):
         table = losses.SCRATCH if self.style == "scratch" else losses.CONCISE
         self.loss_fn = table[loss]
 
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return self.loss_fn(y_hat, y)
 
 
@@ -242,7 +254,7 @@ class Classifier(FitModule):
     def make_metrics(self) -> dict[str, Metric]:
         return {"acc": MulticlassAccuracy(self.num_outputs, average="micro")}
 
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
         if self.style == "scratch":
             return scratch.cross_entropy(y_hat, y)
-        return nn.functional.cross_entropy(y_hat, y)
+        return nn.functional.cross_entropy(y_hat, y, reduction="none")

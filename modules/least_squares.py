@@ -145,6 +145,6 @@ class LeastSquares(ClosedForm):
             metrics["bias"] = b.item()
         return metrics
 
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
         # y_hat (m, R, k); y (m, k) is shared by every redraw, (m, R, k) is one per redraw.
         return losses.l2(y_hat, y.unsqueeze(1) if y.ndim < y_hat.ndim else y)

@@ -32,9 +32,9 @@ class Perceptron(Classifier):
         o = self.net(X)  # (batch, 1)
         return torch.cat([torch.zeros_like(o), o], dim=1)  # (batch, 2) logits
 
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
         o, signs = y_hat[:, 1], 2.0 * y - 1
-        return torch.relu(-signs * o).mean()
+        return torch.relu(-signs * o)
 
     def on_train_epoch_start(self) -> None:
         self.epoch_updates = 0

@@ -61,7 +61,7 @@ class RandomFeatures(ClosedForm, Classifier):
         features.center(X)
         self.solve(readout, features(X), self.one_hot(y))
 
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return losses.l2(y_hat, self.one_hot(y))
 
     def one_hot(self, y: Tensor) -> Tensor:

@@ -22,12 +22,13 @@ def log_softmax(X: Tensor) -> Tensor:
 
 
 def cross_entropy(y_hat: Tensor, y: Tensor) -> Tensor:
-    """Mean cross-entropy of logits `y_hat` (batch, classes) against labels `y` (batch,).
+    """Each example's cross-entropy, logits `y_hat` (batch, classes) against labels `y`
+    (batch,).
 
     Taking the log of `softmax(y_hat)` would give log(0) = -inf for large logits; the
     log-sum-exp form never leaves log space.
     """
-    return -log_softmax(y_hat)[torch.arange(len(y), device=y.device), y].mean()
+    return -log_softmax(y_hat)[torch.arange(len(y), device=y.device), y]
 
 
 def relu(X: Tensor) -> Tensor:

@@ -118,26 +118,19 @@ class StackedMembers(L.LightningModule):
         return vmap(member_forward, in_dims=(0, None if shared else 0), randomness="different")(
             tuple(self.params), X)
 
-    def member_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """y_hat (K, B, ...), y (K or 1, B, ...) -> (K,): each member's mean loss, by its
-        own loss function (a loop of K small calls costs less than one vmap up to K ~ 100)."""
-        loss = self.members[0].loss
-        return torch.stack([loss(y_hat[k], y[k if len(y) > 1 else 0])
-                            for k in range(self.num_members)])
-
-    def score(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+    def score(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         """Adds the batch to the stage's epoch sums (tensors, read once an epoch); returns
-        y_hat (K, B, ...) and the members' losses (K,), detached."""
+        the members' mean losses (K,), each by its plain module's loss, in one call."""
         X, y = batch
         y_hat = self(X)
+        losses = self.members[0].member_losses(y_hat, y)
         with torch.no_grad():
-            losses = self.member_losses(y_hat, y)
             sums = self.sums.setdefault(stage, {"loss": 0, "correct": 0, "count": 0})
             sums["loss"] = sums["loss"] + losses * y.shape[1]  # (K,)
             if self.classifier:
                 sums["correct"] = sums["correct"] + (y_hat.argmax(-1) == y).sum(-1)  # (K,)
             sums["count"] += y.shape[1]
-        return y_hat, losses
+        return losses
 
     # -- the Lightning hooks --------------------------------------------------------------
 
@@ -152,22 +145,19 @@ class StackedMembers(L.LightningModule):
             optimizer.step()
 
     def step_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
-        """What one step minimizes: the sum of the members' mean losses."""
-        y_hat, losses = self.score(batch, "train_running")
+        """What one step minimizes: the sum of the members' mean losses, so each member's
+        gradient is its own. A frozen member's NaN stays in its own gradient slice, which
+        StackedSGD never applies."""
+        losses = self.score(batch, "train_running")
         # Under DDP the ranks' mean decides, so every rank freezes the same members; a
         # single device skips the reduce. No host sync: the mask stays on the device.
-        checked = self.trainer.strategy.reduce(losses, reduce_op="mean")
-        diverging = self.active & ~torch.isfinite(checked)
+        checked = self.trainer.strategy.reduce(losses.detach(), reduce_op="mean")
+        finite = torch.isfinite(checked)
+        diverging = self.active > finite  # active and not finite
         self.diverged_epoch.masked_fill_(diverging, self.current_epoch + 1)
-        self.diverged_loss.copy_(torch.where(diverging, checked.detach(), self.diverged_loss))
-        self.active &= ~diverging
-        # Every member's batch has B examples, so K · (the loss over all K·B of them) is the
-        # sum of the K means: each member's gradient is its own, from one loss call (the
-        # losses are means over examples). A frozen member's NaN stays in its own gradient
-        # slice, which StackedSGD never applies.
-        _, y = batch
-        y = y.expand(self.num_members, *y.shape[1:])
-        loss = self.num_members * self.members[0].loss(y_hat.flatten(0, 1), y.flatten(0, 1))
+        torch.where(diverging, checked, self.diverged_loss, out=self.diverged_loss)
+        self.active.logical_and_(finite)
+        loss = losses.sum()
         if self.penalized:
             # d2l 3.7's λ/2·‖w‖² per member, on weights only, as FitModule adds it.
             weights = [p for p, d in zip(self.params, self.decayed, strict=True) if d]

@@ -36,11 +36,19 @@ class StackedSGD(torch.optim.Optimizer):
         # settings, not training state, and a checkpoint's copies would not follow the
         # device the parameters resume on.
         self.member_lr, self.active = lr, active
-        self.weight_decays = [g.pop("weight_decay") for g in groups]
+        # None where no member decays: a step then skips that op.
+        self.weight_decays = [wd if (wd := g.pop("weight_decay")).any() else None
+                              for g in groups]
         super().__init__(groups, {"lr": 1.0, "momentum": momentum})
 
     def params(self) -> list[Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        # torch's own walks its foreach bookkeeping under a profiler record: for the few
+        # stacked tensors of a tiny model that costs more than the step's arithmetic.
+        for param in self.params():
+            param.grad = None
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -51,7 +59,9 @@ class StackedSGD(torch.optim.Optimizer):
                 if param.grad is None:
                     continue
                 active = per_member(self.active, param)
-                d_p = param.grad + per_member(weight_decay, param) * param
+                d_p = param.grad
+                if weight_decay is not None:
+                    d_p = d_p + per_member(weight_decay, param) * param
                 if group["momentum"] > 0:
                     state = self.state[param]
                     old = state.get("momentum_buffer")

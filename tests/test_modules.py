@@ -12,8 +12,8 @@ def test_scratch_cross_entropy_equals_pytorch_even_for_large_logits(scale):
     torch.manual_seed(0)
     logits, y = torch.randn(64, 10) * scale, torch.randint(0, 10, (64,))
     ours = scratch.cross_entropy(logits, y)
-    assert torch.isfinite(ours)
-    torch.testing.assert_close(ours, nn.functional.cross_entropy(logits, y))
+    assert torch.isfinite(ours).all()
+    torch.testing.assert_close(ours, nn.functional.cross_entropy(logits, y, reduction="none"))
 
 
 def test_scratch_softmax_equals_pytorch_and_sums_to_one():
@@ -30,8 +30,7 @@ def test_scratch_and_concise_losses_agree(name):
 
 def test_huber_is_quadratic_near_zero_and_linear_beyond_one():
     y = torch.zeros(2, 1)
-    assert losses.huber(torch.tensor([[0.5], [0.5]]), y).item() == pytest.approx(0.125)
-    assert losses.huber(torch.tensor([[3.0], [3.0]]), y).item() == pytest.approx(2.5)
+    assert losses.huber(torch.tensor([[0.5], [3.0]]), y).flatten().tolist() == [0.125, 2.5]
 
 
 def test_scratch_sgd_is_param_minus_lr_grad():
@@ -95,6 +94,6 @@ def test_train_is_scored_like_val_on_the_final_weights_not_as_a_running_mean():
     train_x = set(data.splits["train"].tensors[0][:, 0].tolist())
     assert len(X) == 50 and set(X[:, 0].tolist()) <= train_x
     with torch.no_grad():
-        final_weights_loss = losses.CONCISE["l2"](model.eval()(X), y)
+        final_weights_loss = losses.CONCISE["l2"](model.eval()(X), y).mean()
     torch.testing.assert_close(logged["train/loss"], final_weights_loss)
     assert logged["train_running/loss"] > 2 * logged["train/loss"]

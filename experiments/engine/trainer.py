@@ -1,12 +1,14 @@
 """The Lightning Trainer of one member, as fitlab builds it for every run.
 
 Its logger writes the member's TensorBoard events into the run folder, a checkpoint is
-saved (atomically) at the end of every training epoch, and the progress bar redraws every
-few steps: with a model this small, redrawing after every step costs more than the step.
+saved (atomically) at the end of training epochs (LastCheckpoint says which), and the
+progress bar redraws every few steps: with a model this small, redrawing after every step
+costs more than the step.
 """
 
 import io
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -36,6 +38,35 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         write_atomically(Path(path), buffer.getvalue())
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """last.ckpt at the end of a training epoch, unless saving would cost more than a
+    twentieth of the training time: the polynomial's epochs take milliseconds, as long as
+    writing the checkpoint. So a slow epoch is saved every time, a tiny one once 20 times
+    the last save's duration has passed (a kill then loses a fraction of a second), and
+    the epoch that ends fitting always, as the studies' figures load it."""
+
+    COST_SHARE = 20
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.saved_at, self.save_seconds = -float("inf"), 0.0
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        started = time.perf_counter()
+        due = started - self.saved_at >= self.COST_SHARE * self.save_seconds
+        if due or self.fitting_ends(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+            self.saved_at = time.perf_counter()
+            self.save_seconds = self.saved_at - started
+
+    @staticmethod
+    def fitting_ends(trainer: L.Trainer) -> bool:
+        """Whether this epoch is the last: its limit, or a stop asked for (early stopping,
+        a group whose members all diverged; checkpoint callbacks run last, after those)."""
+        return (trainer.should_stop or 0 <= trainer.max_epochs <= trainer.current_epoch + 1
+                or 0 <= trainer.max_steps <= trainer.global_step)
+
+
 class LastMetrics(Callback):
     """Keeps the epoch's logged metrics in last.ckpt. A run killed after its last epoch
     (while testing, say) resumes with nothing left to fit, so Lightning logs nothing; these
@@ -55,7 +86,7 @@ def build_trainer(plan: Plan, members: list[Member], checkpoint: Path, trainer_a
                   extra_callbacks: tuple = ()) -> L.Trainer:
     """The Trainer of one member, or of a group of members trained as one: its --trainer
     settings plus fitlab's loggers (one per member, into its run folder), a checkpoint
-    at `checkpoint` saved every epoch, the callback that keeps the last logged metrics,
+    at `checkpoint` (LastCheckpoint), the callback that keeps the last logged metrics,
     and the progress bar."""
     if trainer_args.get("enable_checkpointing") is False:
         raise ValueError("--trainer.enable_checkpointing false: every fitlab run saves "
@@ -66,7 +97,7 @@ def build_trainer(plan: Plan, members: list[Member], checkpoint: Path, trainer_a
         version=member.name,
         default_hp_metric=False,  # final metrics go to HPARAMS at the end, not a -1
     ) for member in members]
-    saver = ModelCheckpoint(
+    saver = LastCheckpoint(
         dirpath=checkpoint.parent, filename=checkpoint.stem,
         enable_version_counter=False,  # always the one last.ckpt, overwritten
         save_on_train_epoch_end=True,  # once the epoch's train metrics are in, not before

@@ -49,9 +49,8 @@ def loss_panels() -> Figure:
     y = torch.zeros(())
     figure = Figure(figsize=(13, 3.8), layout="constrained")
     for ax, (name, loss_fn) in zip(figure.subplots(1, 3), losses.SCRATCH.items(), strict=True):
-        # vmap evaluates the batch-mean loss one point at a time: the loss of each y'.
-        loss = vmap(lambda a, fn=loss_fn: fn(a, y))(y_hat)
-        gradient = vmap(grad(lambda a, fn=loss_fn: fn(a, y)))(y_hat)
+        loss = loss_fn(y_hat, y)  # each y's loss
+        gradient = vmap(grad(lambda a, fn=loss_fn: fn(a, y)))(y_hat)  # autograd at each y
         ax.plot(y_hat, loss, label="loss")
         ax.plot(y_hat, torch.exp(-loss), label="likelihood exp(-loss)")
         ax.plot(y_hat, gradient, label="gradient (autograd)")
