@@ -98,8 +98,9 @@ class StackedBatches(Sampler[Tensor]):
         if (orders == orders[0]).all():  # one sync per epoch
             orders = orders[:1]
         full = orders.shape[1] // self.batch_size * self.batch_size
-        steps = orders[:, :full].unflatten(1, (-1, self.batch_size)).transpose(0, 1)
-        yield from steps.split(self.steps)  # (S, K or 1, B) each
+        if full:  # (splitting no steps would still give one, empty, batch)
+            steps = orders[:, :full].unflatten(1, (-1, self.batch_size)).transpose(0, 1)
+            yield from steps.split(self.steps)  # (S, K or 1, B) each
         if full < orders.shape[1]:
             yield orders[:, full:].unsqueeze(0)
 

@@ -17,12 +17,14 @@ The loss is the sum of the members' mean losses, so each member's gradient is it
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
 from modules.base import DROPOUT_STREAM, Classifier, DivergedError, FitModule, decays
 from modules.member_layers import layers_forward, member_layers
 from modules.stacked_sgd import StackedSGD
+from modules.stacked_stopping import MemberEarlyStopping
 
 # The settings in which members of one group may differ: the optimizer reads them per
 # member, and initialisation happened before stacking.
@@ -45,10 +47,12 @@ class StackedMembers(L.LightningModule):
     member k's logger, stepped by epoch. Validation dataloader 0 is scored as `val/*`,
     dataloader 1 (the training split in eval mode, when given) as `train/*`; the running
     mean over the training steps is `train_running/*`. A member whose loss stops being
-    finite is frozen (`active` False, `diverged_epoch` its epoch) while the others train.
+    finite is frozen (`active` False, `diverged_epoch` its epoch) while the others train;
+    so is one that `early_stopping` (its one-by-one run's callback) stops for each member
+    apart (`stopped_epoch`).
     """
 
-    def __init__(self, members: list[FitModule]):
+    def __init__(self, members: list[FitModule], early_stopping: EarlyStopping | None = None):
         super().__init__()
         keys = {stack_key(m) for m in members}
         if len(keys) != 1:
@@ -81,6 +85,15 @@ class StackedMembers(L.LightningModule):
         self.register_buffer("active", torch.ones(len(members), dtype=torch.bool))
         self.register_buffer("diverged_epoch", torch.zeros(len(members), dtype=torch.long))
         self.register_buffer("diverged_loss", torch.zeros(len(members)))  # its last loss
+        self.register_buffer("stopped_epoch", torch.zeros(len(members), dtype=torch.long))
+        self.stopping = None
+        if early_stopping is not None:
+            self.stopping = MemberEarlyStopping(early_stopping, len(members))
+            metrics = ("loss", "acc") if self.classifier else ("loss",)
+            tags = [f"{stage}/{m}" for stage in ("train_running", "train", "val") for m in metrics]
+            if self.stopping.monitor not in tags:
+                raise ValueError(f"EarlyStopping monitors {self.stopping.monitor!r}, which "
+                                 f"members log only as one of {', '.join(tags)}")
         self.epoch_metrics: dict[str, Tensor] = {}
         self.examples: dict[str, int] = {}  # stage -> how many examples its values are over
         # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
@@ -92,6 +105,13 @@ class StackedMembers(L.LightningModule):
         or a rule of their own), no buffers (e.g. batch norm's running statistics)."""
         return (module.automatic_optimization and module.optimizer == "sgd"
                 and not dict(module.net.named_buffers()))
+
+    @staticmethod
+    def stackable_callbacks(callbacks: list) -> bool:
+        """Whether members with these Trainer callbacks of their own can train stacked:
+        none, or one EarlyStopping that MemberEarlyStopping follows for each member."""
+        return not callbacks or (len(callbacks) == 1
+                                 and MemberEarlyStopping.follows(callbacks[0]))
 
     @property
     def num_members(self) -> int:
@@ -185,6 +205,8 @@ class StackedMembers(L.LightningModule):
         if self.members[0].schedule != "constant":  # manual optimization: ours to step
             self.lr_schedulers().step()
         self.record("train_running", self.current_epoch + 1)
+        # Members early stopping stopped at this epoch's validation stop with the epoch.
+        self.active.logical_and_(self.stopped_epoch == 0)
         if not self.active.any():  # one sync per epoch
             self.trainer.should_stop = True
 
@@ -194,6 +216,10 @@ class StackedMembers(L.LightningModule):
             return
         for stage in ("val", "train"):
             self.record(stage, self.current_epoch + 1)
+        if self.stopping is not None:
+            current = self.epoch_metrics[self.stopping.monitor].to(self.device)
+            stop = self.stopping.stops(current, self.active)
+            self.stopped_epoch.masked_fill_(stop, self.current_epoch + 1)
 
     def on_test_epoch_end(self) -> None:
         self.record("test", self.current_epoch)
@@ -259,10 +285,14 @@ class StackedMembers(L.LightningModule):
 
     def divergence(self, k: int) -> DivergedError | None:
         """Member k's divergence, as its one-by-one run raises it, or None."""
-        if self.active[k]:
+        if not self.diverged_epoch[k]:
             return None
         loss, epoch = self.diverged_loss[k].item(), int(self.diverged_epoch[k])
         return DivergedError(epoch, loss, self.members[k].lr)
+
+    def member_epochs(self, k: int) -> int:
+        """How many epochs member k trained: to its early stop, else the group's."""
+        return int(self.stopped_epoch[k]) or self.trainer.current_epoch
 
     def member(self, k: int) -> FitModule:
         """Member k's plain module, with the group's current weights for it."""

@@ -4,6 +4,7 @@ the same members trained as one group end with the same weights and metrics."""
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 
 from datamodules import FashionMNISTDataModule, PolynomialData, XORPoints
 from datamodules.batching import EpochBatches
@@ -165,6 +166,32 @@ def test_a_diverging_member_is_frozen_while_the_others_match_one_by_one():
     assert_same(group, references, members=[0, 2])
 
 
+def test_early_stopping_stops_each_member_where_its_one_by_one_run_stops():
+    # Improvements below min_delta do not count: the seeds' own data and starts run out of
+    # patience at different epochs.
+    variants = [{"seed": s, "data": {"seed": s}} for s in range(3)]
+    args = dict(max_epochs=40, check_val_every_n_epoch=2)
+
+    def early_stopping():
+        return EarlyStopping(monitor="val/loss", patience=2, min_delta=0.1)
+
+    group = StackedMembers([model for model, _ in polynomial_members(variants)],
+                           early_stopping=early_stopping())
+    trainer = L.Trainer(**TRAINER, **args)
+    trainer.fit(group, datamodule=StackedData([data for _, data in polynomial_members(variants)]))
+    references = []
+    for model, data in polynomial_members(variants):
+        alone = L.Trainer(**TRAINER, **args, callbacks=[early_stopping()])
+        alone.fit(model, datamodule=data)
+        references.append({"metrics": dict(alone.callback_metrics), "model": model,
+                           "data": data, "epochs": alone.current_epoch})
+    epochs = [group.member_epochs(k) for k in range(len(variants))]
+    assert epochs == [ref["epochs"] for ref in references]
+    assert len(set(epochs)) > 1 and max(epochs) < 40  # they stop, and not together
+    assert group.divergence(0) is None
+    assert_same(group, references)
+
+
 @pytest.mark.parametrize("style", ["concise", "scratch"])  # layers path, vmap path
 def test_dropout_is_on_in_every_training_step_and_off_in_every_evaluation(style):
     members = [build(seed, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8],
@@ -252,9 +279,10 @@ def test_each_member_logs_its_epochs_to_its_own_logger(tmp_path):
         assert logged["val/loss"][-1][1] == pytest.approx(group.epoch_metrics["val/loss"][k])
 
 
-def test_stacked_batches_shard_each_members_order_by_rank():
+@pytest.mark.parametrize("num_samples", [25, 5])  # 5: each rank has less than one batch
+def test_stacked_batches_shard_each_members_order_by_rank(num_samples):
     def orders(rank: int) -> list:
-        members = [EpochBatches(25, 4, shuffle=True, seed=s, rank=rank, world_size=2)
+        members = [EpochBatches(num_samples, 4, shuffle=True, seed=s, rank=rank, world_size=2)
                    for s in (0, 1, 2)]
         return members, list(StackedBatches(members, steps=2))
 
@@ -266,7 +294,7 @@ def test_stacked_batches_shard_each_members_order_by_rank():
             got = torch.cat([b[:, k].flatten() for b in batches])
             assert torch.equal(got, torch.cat(list(member)))
     covered = torch.cat([torch.cat([b[:, 0].flatten() for b in orders(r)[1]]) for r in (0, 1)])
-    assert set(covered.tolist()) == set(range(25))  # every sample, padded to 26 by wrapping
+    assert set(covered.tolist()) == set(range(num_samples))  # every one, padded by wrapping
 
 
 @pytest.mark.slow  # a subprocess run (or two processes): tens of seconds

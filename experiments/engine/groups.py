@@ -59,23 +59,25 @@ def group_checkpoint(plan: Plan, members: list[Member]) -> Path:
     return plan.folder / ".groups" / f"{members[0].name}+{len(members)}" / "last.ckpt"
 
 
-def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
+def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
               member_metrics=lambda model, data: {}, announce=lambda: None
               ) -> list[dict] | None:
     """Train the members as one run (`announce()` once that is sure); return (and write)
     each one's metrics.json. None when they cannot train stacked (a rule rather than SGD
     steps: the perceptron, closed-form fits; splits of unequal sizes; --trainer.callbacks
-    such as EarlyStopping): they then train one by one."""
+    other than one EarlyStopping): they then train one by one."""
     started = time.perf_counter()
     first = plan.instantiate(members[0])
-    # Callbacks watch logged values (early stopping) one run at a time; a group logs each
-    # member's values apart.
-    if not StackedMembers.stackable(first[0]) or first[2].get("callbacks"):
+    # Callbacks watch one run's logged values; a group logs each member's apart, and keeps
+    # an EarlyStopping for each member itself.
+    callbacks = first[2].get("callbacks") or []
+    if not (StackedMembers.stackable(first[0]) and StackedMembers.stackable_callbacks(callbacks)):
         return None
     # Each member seeded and built as if alone.
     built = [first, *(plan.instantiate(member) for member in members[1:])]
     try:
-        stacked = StackedMembers([model for model, _, _ in built])
+        stacked = StackedMembers([model for model, _, _ in built],
+                                 early_stopping=callbacks[0] if callbacks else None)
         data = StackedData([member_data for _, member_data, _ in built],
                            same_data=same_data(members))
         data.prepare_data()
@@ -83,7 +85,8 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
     except ValueError:
         return None
     checkpoint = group_checkpoint(plan, members)
-    trainer = build_trainer(plan, members, checkpoint, built[0][2], callbacks)
+    trainer = build_trainer(plan, members, checkpoint, {**built[0][2], "callbacks": []},
+                            extra_callbacks)
     announce()
     try:
         replaced = [runner.open_folder(member) for member in members]
@@ -102,12 +105,12 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
         member_data = built[k][1]
         if not member_data.splits:  # StackedData took them; the study's numbers need them
             member_data.setup()
-        diverged = stacked.divergence(k)
+        diverged, epochs = stacked.divergence(k), stacked.member_epochs(k)
         result = runner.member_result(
             plan, member, "diverged" if diverged else status,
-            str(diverged) if diverged else message, trainer.current_epoch,
+            str(diverged) if diverged else message, epochs,
             started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
-        save_member_checkpoint(plain, member, trainer)
+        save_member_checkpoint(plain, member, epochs, trainer.global_step)
         runner.close_folder(plan, member, result, logger)
         results.append(result)
     if status != "failed" and rank_zero_only.rank == 0:
@@ -118,11 +121,11 @@ def run_group(plan: Plan, members: list[Member], callbacks: tuple = (),
 
 
 @rank_zero_only
-def save_member_checkpoint(plain: L.LightningModule, member: Member, trainer: L.Trainer
-                           ) -> None:
+def save_member_checkpoint(plain: L.LightningModule, member: Member, epochs: int,
+                           global_step: int) -> None:
     """The member's last.ckpt as its one-by-one run leaves it: its weights and settings,
     plain tensors and values (loads with weights_only=True)."""
     AtomicCheckpointIO().save_checkpoint(
         {"state_dict": plain.state_dict(), "hyper_parameters": dict(plain.hparams),
-         "epoch": trainer.current_epoch, "global_step": trainer.global_step},
+         "epoch": epochs, "global_step": global_step},
         member.checkpoint)
