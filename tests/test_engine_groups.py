@@ -106,3 +106,24 @@ def test_a_group_that_cannot_train_stacked_shows_progress_one_member_at_a_time(
     out = capsys.readouterr().out
     assert "together" not in out  # AdamW is not stacked: the three trained one by one
     assert all(f"[{i + 1}/3] linear_regression/concise,seed={i}" in out for i in range(3))
+
+
+def test_closed_form_fits_solve_as_one_group_each_as_alone(tmp_path, capsys):
+    # polynomial's `overfit`: 5 seeds of the degree-19 least-squares solve, each its own data.
+    def run_overfit(logdir, *options) -> dict[str, dict]:
+        study, plan = config.plan(registry.load("polynomial"), [
+            "--logdir", str(logdir), "--study.member", "overfit", *options])
+        return plan, {r["member"]: r for r in study.run(plan)}
+
+    plan, together = run_overfit(tmp_path / "together")
+    assert "(5 together)" in capsys.readouterr().out
+    _, alone = run_overfit(tmp_path / "alone", "--study.vectorize", "false")
+    assert [r["epochs"] for r in together.values()] == [1] * 5
+    for name, metrics in metrics_by_member(alone).items():
+        assert metrics_by_member(together)[name] == pytest.approx(metrics, rel=1e-6), name
+    member = plan.members[3]
+    model, data = plan.trained(member)  # its last.ckpt, into the plain LeastSquares
+    X, y = data.splits["val"].tensors
+    with torch.no_grad():
+        assert model.loss(model(X), y).item() == pytest.approx(
+            together[member.name]["metrics"]["val/loss"], rel=1e-6)

@@ -1,13 +1,14 @@
-"""Same-shaped members trained together: one Lightning run of a StackedMembers module.
+"""Same-shaped members trained together: one Lightning run of a MemberGroup module.
 
 A study's seeds, folds and λ grids are members of one shape: the same model class and
 parameter shapes, the same data source, the same number of steps. For so small a model a
 step is bookkeeping, not arithmetic, so K of them trained as one cost little more than
-one (modules/stacked.py; `benchmarks/members_speed.py` measures it). Each member still
+one (modules/stacked.py; `benchmarks/members_speed.py` measures it); closed-form fits
+solve each on its own but under one Trainer (modules/closed_form_group.py). Each member still
 gets its own run folder, as runner.run_member writes it: events stepped by epoch (one
 logger per member), config.yaml, metrics.json and checkpoints/last.ckpt, which loads
 into the plain module with `weights_only=True`. While the group trains, its own
-checkpoint (`<experiment>/.groups/<first member>+K/last.ckpt`, every epoch) is what a
+checkpoint (`<experiment>/.groups/<first member>+K/last.ckpt`) is what a
 rerun resumes from; it is removed once every member's folder is written.
 """
 
@@ -23,6 +24,8 @@ from datamodules.stacked import StackedData
 from experiments.engine import runner
 from experiments.engine.plan import Member, Plan
 from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
+from modules.closed_form_group import ClosedFormGroup
+from modules.member_group import MemberGroup
 from modules.stacked import StackedMembers
 
 # Settings in which the members of one group may differ (see modules/stacked.py): the
@@ -63,21 +66,23 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
               member_metrics=lambda model, data: {}, announce=lambda: None
               ) -> list[dict] | None:
     """Train the members as one run (`announce()` once that is sure); return (and write)
-    each one's metrics.json. None when they cannot train stacked (a rule rather than SGD
-    steps: the perceptron, closed-form fits; splits of unequal sizes; --trainer.callbacks
-    other than one EarlyStopping): they then train one by one."""
+    each one's metrics.json. None when they cannot train as one (a rule of their own:
+    the perceptron; Adam; splits of unequal sizes; --trainer.callbacks other than one
+    EarlyStopping): they then train one by one."""
     started = time.perf_counter()
     first = plan.instantiate(members[0])
     # Callbacks watch one run's logged values; a group logs each member's apart, and keeps
     # an EarlyStopping for each member itself.
     callbacks = first[2].get("callbacks") or []
-    if not (StackedMembers.stackable(first[0]) and StackedMembers.stackable_callbacks(callbacks)):
+    kind = next((kind for kind in (StackedMembers, ClosedFormGroup) if kind.stackable(first[0])),
+                None)
+    if kind is None or not MemberGroup.stackable_callbacks(callbacks):
         return None
     # Each member seeded and built as if alone.
     built = [first, *(plan.instantiate(member) for member in members[1:])]
     try:
-        stacked = StackedMembers([model for model, _, _ in built],
-                                 early_stopping=callbacks[0] if callbacks else None)
+        stacked = kind([model for model, _, _ in built],
+                       early_stopping=callbacks[0] if callbacks else None)
         data = StackedData([member_data for _, member_data, _ in built],
                            same_data=same_data(members))
         data.prepare_data()
