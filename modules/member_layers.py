@@ -3,7 +3,8 @@
 vmap over functional_call works for any net, but on a CPU its bookkeeping (~0.5 ms a
 call) costs more than a tiny model's whole step. For nets built of the layers below
 (every concise model in fitlab) the stacked forward is written out instead: batched
-matmuls, and one wide matmul when every member reads the same inputs.
+matmuls, and one wide matmul when every member reads the same inputs. Members may differ
+in their activations (an MLP's relu, sigmoid and tanh): each applies its own.
 """
 
 import torch
@@ -14,34 +15,52 @@ from torch import Tensor, nn
 ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Dropout, nn.Identity)
 
 
-def member_layers(net: nn.Module) -> list[tuple[str, nn.Module]] | None:
-    """The net as (parameter prefix, layer) pairs in order when every layer has a member-dim
-    form here, else None (the net then runs under vmap)."""
-    named = list(net.named_children()) if isinstance(net, nn.Sequential) else [("", net)]
+def member_layers(nets: list[nn.Module]) -> list[tuple[str, list[nn.Module]]] | None:
+    """The members' nets as (parameter prefix, the K members' layers there) pairs in order,
+    when every layer has a member-dim form here and the nets differ at most in elementwise
+    layers (one member's relu, another's tanh); else None (the net then runs under vmap,
+    which runs one net for all)."""
+    named = [list(net.named_children()) if isinstance(net, nn.Sequential) else [("", net)]
+             for net in nets]
 
     def known(layer: nn.Module) -> bool:
         if isinstance(layer, nn.Flatten):
             return layer.start_dim == 1 and layer.end_dim == -1
         return isinstance(layer, (nn.Linear, *ELEMENTWISE))
 
-    if not all(known(layer) for _, layer in named) or not any(
-            isinstance(layer, nn.Linear) for _, layer in named):
+    def aligned(layers: tuple[nn.Module, ...]) -> bool:
+        kinds = {type(layer) for layer in layers}
+        return all(known(layer) for layer in layers) and (
+            len(kinds) == 1 or all(issubclass(kind, ELEMENTWISE) for kind in kinds))
+
+    first = named[0]
+    if any(len(layers) != len(first) for layers in named):
         return None
-    return [(f"{name}." if name else "", layer) for name, layer in named]
+    places = [tuple(layers[i][1] for layers in named) for i in range(len(first))]
+    if not all(aligned(layers) for layers in places) or not any(
+            isinstance(layer, nn.Linear) for _, layer in first):
+        return None
+    return [(f"{name}." if name else "", list(layers))
+            for (name, _), layers in zip(first, places, strict=True)]
 
 
-def layers_forward(layers: list[tuple[str, nn.Module]], params: dict[str, Tensor], X: Tensor,
-                   shared: bool) -> Tensor:
+def layers_forward(layers: list[tuple[str, list[nn.Module]]], params: dict[str, Tensor],
+                   X: Tensor, shared: bool) -> Tensor:
     """X (K, B, ...), or (B, ...) read by every member when `shared` -> (K, B, outputs)."""
     H = X
-    for prefix, layer in layers:
+    for prefix, members in layers:
+        layer = members[0]
         if isinstance(layer, nn.Linear):
             H = linear(H, params[f"{prefix}weight"], params.get(f"{prefix}bias"), shared)
             shared = False
         elif isinstance(layer, nn.Flatten):
             H = H.flatten(1 if shared else 2)
-        else:
+        elif len({type(member) for member in members}) == 1:
             H = layer(H)
+        else:  # each member's own activation on its own rows
+            H = H.expand(len(members), *H.shape) if shared else H
+            H = torch.stack([member(h) for member, h in zip(members, H, strict=True)])
+            shared = False
     return H
 
 

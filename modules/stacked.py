@@ -38,7 +38,9 @@ class StackedMembers(MemberGroup):
             raise ValueError("only SGD-trained models without buffers train stacked")
         # Member 0's net is the template vmap calls (its own parameters are stale copies;
         # ours are stacked below).
-        self.layers = member_layers(first.net)  # None: vmap the net's own forward
+        self.layers = member_layers([m.net for m in members])  # None: vmap member 0's net
+        if self.layers is None and len({m.hparams.get("activation") for m in members}) > 1:
+            raise ValueError("members that differ in activation stack only as torch.nn layers")
         self.draws = self.layers is None or any(
             isinstance(m, torch.nn.Dropout) for m in first.net.modules())
         params, _ = stack_module_state([m.net for m in members])

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 # A study long enough (two members of 30 epochs, ~2 s each) to interrupt the second one
 # midway, and touchy enough to show any slip on resuming: dropout draws random numbers,
-# and the examples' order changes every epoch.
+# and the examples' order changes every epoch. Their widths differ, so they train one by
+# one (members differing in activation alone would train as one group).
 XOR_STUDY = """
 model:
   init_args: {num_inputs: 2, num_outputs: 2, num_hiddens: [16], dropout: 0.5}
@@ -30,7 +31,9 @@ trainer: {max_epochs: 30, enable_progress_bar: false}
 study:
   class_path: experiments.engine.study.Study
   init_args:
-    members: {relu: {model.activation: relu}, tanh: {model.activation: tanh}}
+    members:
+      relu: {model.activation: relu}
+      tanh: {model.activation: tanh, model.num_hiddens: [24]}
 """
 
 

@@ -141,6 +141,21 @@ def test_momentum_and_cosine_schedule_with_per_member_lr_match_one_by_one():
     assert_same(group, one_by_one(fashion_members(variants), max_epochs=3))
 
 
+def test_mlps_differing_in_activation_match_one_by_one():
+    # One dataset and order for all three: the shared-input path (one wide matmul), then
+    # each member's own activation on its own rows.
+    def members(style: str = "concise"):
+        return [build(0, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8, 8], lr=0.5,
+                                   activation=activation, style=style),
+                      XORPoints, dict(num_train=80, batch_size=10))
+                for activation in ("relu", "sigmoid", "tanh")]
+
+    group = stacked(members(), max_epochs=5)
+    assert_same(group, one_by_one(members(), max_epochs=5))
+    with pytest.raises(ValueError, match="activation"):  # vmap runs one net for all
+        StackedMembers([model for model, _ in members("scratch")])
+
+
 def test_a_diverging_member_is_frozen_while_the_others_match_one_by_one():
     variants = [{"seed": 0}, {"seed": 1, "model": {"lr": 4.0}}, {"seed": 2}]
     group = stacked(polynomial_members(variants), max_epochs=6)

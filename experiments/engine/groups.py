@@ -28,10 +28,11 @@ from modules.closed_form_group import ClosedFormGroup
 from modules.member_group import MemberGroup
 from modules.stacked import StackedMembers
 
-# Settings in which the members of one group may differ (see modules/stacked.py): the
-# seed, the data's draw or fold, and what the stacked optimizer applies per member.
+# Settings in which the members of one group may differ (see modules/member_group.py):
+# the seed, the data's draw or fold, what the group applies per member (learning rate,
+# weight decay) and an MLP's activation (each member's own, on its own rows).
 MAY_DIFFER = {"seed", "data.seed", "data.fold", "model.lr", "model.weight_decay",
-              "model.decay", "model.sigma"}
+              "model.decay", "model.sigma", "model.activation"}
 
 
 def group_key(member: Member) -> tuple:
