@@ -74,6 +74,19 @@ def test_each_member_of_a_group_has_its_own_run_folder_and_plain_checkpoint(tmp_
     assert not (tmp_path / "linear_regression" / ".groups").exists()  # the group's own
 
 
+@pytest.mark.slow
+def test_a_group_member_killed_before_its_metrics_were_written_trains_again_alone(tmp_path):
+    # The group wrote every member's plain last.ckpt and removed its own checkpoint; a
+    # kill took concise,seed=2's metrics.json. Its last.ckpt has no Trainer state to
+    # resume: it trains again, alone, to the same numbers.
+    first = metrics_by_member(run(tmp_path))
+    (tmp_path / "linear_regression" / "concise,seed=2" / "metrics.json").unlink()
+    again = run(tmp_path)
+    assert again["concise,seed=2"]["status"] == "completed"
+    assert metrics_by_member(again)["concise,seed=2"] == pytest.approx(
+        first["concise,seed=2"], rel=1e-4)
+
+
 class Crash(L.Callback):
     """Stops the run after epoch `epoch` as a kill would: nothing after it is written."""
 

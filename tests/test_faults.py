@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # one (members differing in activation alone would train as one group).
 XOR_STUDY = """
 model:
-  init_args: {num_inputs: 2, num_outputs: 2, num_hiddens: [16], dropout: 0.5}
+  init_args: {num_inputs: 2, num_outputs: 2, dropout: 0.5}
 data:
   class_path: datamodules.XORPoints
   init_args: {num_train: 400, batch_size: 10}
@@ -32,7 +32,7 @@ study:
   class_path: experiments.engine.study.Study
   init_args:
     members:
-      relu: {model.activation: relu}
+      relu: {model.activation: relu, model.num_hiddens: [16]}
       tanh: {model.activation: tanh, model.num_hiddens: [24]}
 """
 
@@ -161,7 +161,7 @@ def test_checkpoints_hold_only_plain_values(uninterrupted):
     for member in ("relu", "tanh"):
         saved = torch.load(uninterrupted / member / "checkpoints" / "last.ckpt",
                            weights_only=True)  # refuses anything but tensors and plain values
-        assert saved["hyper_parameters"]["num_hiddens"] == [16]
+        assert saved["hyper_parameters"]["num_hiddens"] == {"relu": [16], "tanh": [24]}[member]
         assert saved["hyper_parameters"]["activation"] == member
 
 

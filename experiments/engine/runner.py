@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -45,7 +46,13 @@ def saved_settings(member: Member) -> dict | None:
 
 
 def last_checkpoint(member: Member) -> Path | None:
-    return member.checkpoint if member.checkpoint.exists() else None
+    """The member's last.ckpt to resume from: one its own Trainer wrote. A group leaves
+    its trained members' plain weights there (groups.py), with nothing to resume a
+    Trainer from: a member killed between that and its metrics.json trains again."""
+    if not member.checkpoint.exists():
+        return None
+    saved = torch.load(member.checkpoint, map_location="cpu", weights_only=True)
+    return member.checkpoint if "loops" in saved else None
 
 
 def check_folders(plan: Plan) -> None:
