@@ -84,8 +84,8 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
     try:
         stacked = kind([model for model, _, _ in built],
                        early_stopping=callbacks[0] if callbacks else None)
-        data = StackedData([member_data for _, member_data, _ in built],
-                           same_data=same_data(members))
+        shared = same_data(members)
+        data = StackedData([member_data for _, member_data, _ in built], same_data=shared)
         data.prepare_data()
         data.setup()  # splits of unequal sizes (folds of 100 in 3) cannot stack
     except ValueError:
@@ -102,15 +102,19 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
     resume = checkpoint if checkpoint.exists() and not any(replaced) else None
     status, message, _ = runner.train(trainer, stacked, data, resume,
                                       test=data.has_test and members[0].final)
+    data.splits = {}  # trained and tested: the stacked copy can go before members reload
     results = []
     for k, (member, logger) in enumerate(zip(members, trainer.loggers, strict=True)):
         plain = stacked.member(k)  # the plain module with the member's trained weights
         metrics = {tag: values[k].item() for tag, values in stacked.epoch_metrics.items()}
         if "test/loss" in metrics:
             plain.test_examples = stacked.examples.get("test", 0)
-        member_data = built[k][1]
-        if not member_data.splits:  # StackedData took them; the study's numbers need them
-            member_data.setup()
+        # The study's numbers need the member's data, which StackedData took: loaded again
+        # once for all members with the same data settings.
+        member_data, first_data = built[k][1], built[shared[k]][1]
+        if not first_data.splits:
+            first_data.setup()
+        member_data.splits = first_data.splits
         diverged, epochs = stacked.divergence(k), stacked.member_epochs(k)
         result = runner.member_result(
             plan, member, "diverged" if diverged else status,
