@@ -10,8 +10,8 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor, nn
 
-from modules.base import FitModule, check
-from modules.least_squares import ClosedForm
+from modules.base import FitModule
+from modules.least_squares import ClosedForm, check_one_solve
 from modules.member_group import MemberGroup
 
 
@@ -33,12 +33,7 @@ class ClosedFormGroup(MemberGroup):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """The one step: X (1, K or 1, n, ...), each member's whole training split."""
-        check(self.trainer.world_size == 1,
-              "closed-form fits solve on one device (--trainer.devices 1): under DDP each "
-              "rank would solve on its own shard of the training split")
-        check(self.trainer.num_training_batches == 1 and len(batch[0]) == 1,
-              "closed-form fits solve on the whole training split at once: set "
-              "data.batch_size to at least the number of training examples")
+        check_one_solve(self.trainer, type(self.members[0]).__name__, len(batch[0]))
         X, y = (t[0] for t in batch)
         for k, fit in enumerate(self.fits):
             fit.fit(X[k if len(X) > 1 else 0], y[k if len(y) > 1 else 0])

@@ -62,6 +62,18 @@ class Readout(nn.Module):
         return (y_hat if self.b is None else y_hat + self.b).transpose(0, 1)
 
 
+def check_one_solve(trainer, name: str, steps_per_batch: int = 1) -> None:
+    """A closed form solves once, on one device, on the whole training split (ValueError
+    naming the setting otherwise). `steps_per_batch`: what a batch holds (a group's may
+    hold several)."""
+    check(trainer.world_size == 1,
+          f"{name} solves on one device (--trainer.devices 1): under DDP each rank "
+          "would solve on its own shard of the training split")
+    check(trainer.num_training_batches == 1 and steps_per_batch == 1,
+          f"{name} solves on the whole training split at once: set data.batch_size "
+          "to at least the number of training examples")
+
+
 class ClosedForm(FitModule):
     """A FitModule solved in one step: a subclass builds `self.net` (the model) and says in
     `fit` how to solve for its weights on the whole training split."""
@@ -99,13 +111,7 @@ class ClosedForm(FitModule):
             readout.b.copy_(b)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        name = type(self).__name__
-        check(self.trainer.world_size == 1,
-              f"{name} solves on one device (--trainer.devices 1): under DDP each rank "
-              "would solve on its own shard of the training split")
-        check(self.trainer.num_training_batches == 1,
-              f"{name} solves on the whole training split at once: set data.batch_size "
-              "to at least the number of training examples")
+        check_one_solve(self.trainer, type(self).__name__)
         self.fit(*batch)
         # The solve is this run's one step: count it as the (mock) optimizer's, so that
         # global_step is 1 and the checkpoint callback saves the solved weights.

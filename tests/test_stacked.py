@@ -9,7 +9,8 @@ from lightning.pytorch.callbacks import EarlyStopping
 from datamodules import FashionMNISTDataModule, PolynomialData, XORPoints
 from datamodules.batching import EpochBatches
 from datamodules.stacked import StackedBatches, StackedData
-from modules import MLP, DivergedError, LinearRegression, SoftmaxRegression
+from modules import MLP, DivergedError, LeastSquares, LinearRegression, SoftmaxRegression
+from modules.closed_form_group import ClosedFormGroup
 from modules.stacked import StackedMembers
 
 TRAINER = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -332,3 +333,15 @@ def test_under_ddp_a_group_trains_like_one_process_with_the_same_samples_per_ste
     torch.testing.assert_close(two["all"], one["all"], rtol=1e-5, atol=1e-6)
     for tag in ("val/loss", "train/loss"):  # every sample counted once across the ranks
         torch.testing.assert_close(two[tag], one[tag], rtol=1e-5, atol=0)
+
+
+def test_a_closed_form_group_refuses_a_training_split_of_several_batches():
+    # 200 examples in batches of 100: alone, each member refuses; stacked, the two steps
+    # would come in one batch, and solving on the first alone would be wrong.
+    members = [build(seed, LeastSquares, dict(num_inputs=4),
+                     PolynomialData, dict(degree=3, batch_size=100, num_train=200))
+               for seed in range(2)]
+    group = ClosedFormGroup([model for model, _ in members])
+    with pytest.raises(ValueError, match="whole training split at once"):
+        L.Trainer(**TRAINER, max_epochs=1).fit(
+            group, datamodule=StackedData([data for _, data in members]))
