@@ -68,3 +68,23 @@ def test_every_experiment_plans_every_member_with_its_defaults(name):
     assert list(dict.fromkeys(m.base_name for m in plan.members)) == list(study.all_members())
     assert len(plan.members) == len(study.all_members()) * study.seeds  # each with its seeds
     assert all(m.folder == plan.folder / m.name for m in plan.members)
+
+
+@pytest.mark.slow  # kfold's 100 members parsed one by one: ~8 s
+@pytest.mark.parametrize("options", [[], ["--data.fold", "1"]])
+def test_members_derived_from_an_earlier_ones_settings_equal_their_own_parse(
+        options, monkeypatch):
+    # kfold's members differ in degree and fold alone: all but the first are derived.
+    derive, derivations = config.derived, []
+
+    def counted(*args):
+        derivations.append(derive(*args))
+        return derivations[-1]
+
+    monkeypatch.setattr(config, "derived", counted)
+    members = planned("kfold", *options)
+    assert sum(d is not None for d in derivations) == (0 if "--data.fold" in options else 99)
+    monkeypatch.setattr(config, "derived", lambda *a: None)  # every member parsed
+    assert planned("kfold", *options) == members
+    if "--data.fold" in options:  # the user's fold beats the members'
+        assert {s["data"]["init_args"]["fold"] for s in members.values()} == {1}

@@ -177,25 +177,78 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         raise ConfigError(f"{experiment.name}: {constructor_message(str(error))}") from None
     result = Plan(experiment, parser, folder, base.overwrite, base, [])
     # The experiment's YAML is parsed once; each member's layers go over a copy of it
-    # (a third of the time of parsing them all again, for studies of a hundred members).
+    # (a third of the time of parsing them all again, for studies of a hundred members),
+    # or the member is derived from an earlier one that differs in numbers alone.
     yaml_layer = parse(parser, defaults)
+    user_keys = set_keys([*fast, *options])
+    parsed: dict[tuple, tuple[dict, Namespace]] = {}  # numbers_apart(overrides) -> latest
     for name, overrides in selected.items():
-        config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
+        earlier = parsed.get(numbers_apart(overrides))
+        config = derived(*earlier, overrides, user_keys) if earlier else None
+        if config is None:
+            config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
+        parsed[numbers_apart(overrides)] = overrides, config
         member = Member(name, config, folder / name, overrides, study.is_final(name))
         result.members += result.seeded(member, study.seeds, study.seed_data)
+    trainers = {}  # the Trainer settings checked so far -> the Trainer they build
     for member in merged_members(result):
         # Construct once now so a bad value fails before anything runs or is written (one
         # seed stands for all: they differ in the seed alone).
         try:
             model, data, trainer_args = result.instantiate(member)
             # As the runner builds it (writing nothing yet): e.g. max_epochs -2, an absent GPU.
-            trainer = build_trainer(result, [member], member.checkpoint, trainer_args,
-                                    study.callbacks())
-            check_together(study, model, data, trainer, options)
+            settings = repr(member.config.trainer)
+            if settings not in trainers:
+                trainers[settings] = build_trainer(result, [member], member.checkpoint,
+                                                   trainer_args, study.callbacks())
+            check_together(study, model, data, trainers[settings], options)
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
+
+
+def is_number(value) -> bool:
+    return type(value) in (int, float)  # not bool
+
+
+def numbers_apart(overrides: dict) -> tuple:
+    """Members' overrides with the same keys and the same values but for numbers share
+    this: e.g. kfold's `degree=3,fold=2` and `degree=7,fold=0`."""
+    return tuple((k, type(v).__name__ if is_number(v) else repr(v)) for k, v in overrides.items())
+
+
+def set_keys(options: list[str]) -> set[str] | None:
+    """The dotted keys a list of command-line options sets, without `init_args`; None when
+    a --config file may set any."""
+    keys = {o[2:].partition("=")[0].replace(".init_args", "")
+            for o in options if o.startswith("--")}
+    return None if {"config", "print_config"} & keys else keys
+
+
+def derived(overrides: dict, config: Namespace, wanted: dict,
+            user_keys: set[str] | None) -> Namespace | None:
+    """The config of a member with overrides `wanted`, from an earlier member's (`overrides`,
+    parsed as `config`) when they differ in numbers that no later layer (--fast, the user's)
+    sets: a copy with those numbers in, as a parse would give them (an int or float setting
+    has no constraint beyond its type; constructors check ranges when the plan builds each
+    member). A parse costs ~50 ms of jsonargparse checking every setting; kfold's 100 members
+    differ in degree and fold alone. None where it must be parsed."""
+    if user_keys is None:
+        return None
+    config = config.clone()
+    for key, value in wanted.items():
+        if value == overrides[key]:
+            continue
+        if any(key == u or key.startswith(f"{u}.") or u.startswith(f"{key}.") for u in user_keys):
+            return None
+        group, _, rest = key.partition(".")
+        if isinstance(config.get(group), Namespace) and "class_path" in config[group]:
+            key = f"{group}.init_args.{rest}"
+        if type(config.get(key)) is not type(value):  # e.g. an int given for a float
+            return None
+        config[key] = value
+    return config
 
 
 def merged_members(plan: Plan) -> list[Member]:
