@@ -66,12 +66,17 @@ def prepare_raw_files(data_dir: str | os.PathLike) -> Path:
 _verified: dict[Path, tuple[int, int, int]] = {}
 
 
+def stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when the file does: (inode, size, mtime)."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def verified(path: Path) -> Path:
     """Return `path` after checking its md5 (once per process while the file is unchanged)."""
     if not path.exists():
         raise DataUnavailableError(f"{path} is missing; call prepare_data() first")
-    stat = path.stat()
-    key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    key = stamp(path)
     if _verified.get(path) != key:
         _check(path.read_bytes(), path.name, where=path, fix=DELETE_AND_RETRY)
         _verified[path] = key
