@@ -9,7 +9,7 @@ from pathlib import Path
 # Python put experiments/ first on sys.path; the repository root is what we import from.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from experiments.engine.cli import main  # noqa: E402
+if __name__ == "__main__":  # not when the figure-drawing process starts (engine/drawing.py)
+    from experiments.engine.cli import main
 
-if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,7 @@ Exit codes: 0 every run finished (a diverged run is a result), 2 bad usage or se
 130 interrupted (rerun the same command to resume).
 """
 
+import contextlib
 import gc
 import logging
 import sys
@@ -12,7 +13,7 @@ import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import config, index, registry, runner
+from experiments.engine import config, drawing, index, registry, runner
 from experiments.engine.describe import describe
 from experiments.engine.errors import ConfigError, suggest
 from experiments.engine.plan import Plan
@@ -98,16 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     # took 0.4 s a member. Planning's own garbage (each member built once) goes first.
     gc.collect()
     gc.freeze()
+    # Several experiments: each one's figures are drawn while the next trains (drawing.py).
+    figures = drawing.in_background() if len(plans) > 1 else contextlib.nullcontext([])
     try:
-        for study, plan in plans:
-            name = plan.experiment.name
-            try:
-                results = study.run(plan)
-            except OSError as error:  # e.g. the disk filled up while writing the summary
-                failed.append(f"{name}: {error}")
-                continue
-            failed += [f"{name}/{r['member']}: {r.get('message', '')}"
-                       for r in results if r["status"] == "failed"]
+        with figures as figures_failed:
+            for study, plan in plans:
+                name = plan.experiment.name
+                try:
+                    results = study.run(plan)
+                except OSError as error:  # e.g. the disk filled up while writing the summary
+                    failed.append(f"{name}: {error}")
+                    continue
+                failed += [f"{name}/{r['member']}: {r.get('message', '')}"
+                           for r in results if r["status"] == "failed"]
+        failed += [f"{line} (figures)" for line in figures_failed]
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)
         return 130

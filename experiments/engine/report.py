@@ -5,7 +5,6 @@ Under DDP every rank runs the study; only rank 0 (Lightning's rank_zero_only) sa
 writes any of it.
 """
 
-import io
 import json
 import textwrap
 import time
@@ -15,7 +14,7 @@ from datetime import timedelta
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure as MplFigure
 
-from experiments.engine import board
+from experiments.engine import board, drawing
 from experiments.engine.files import write_atomically
 from experiments.engine.plan import Member, Plan
 
@@ -213,29 +212,18 @@ def json_text(value) -> str:
     return json.dumps(value, indent=2) + "\n"
 
 
-def png(figure: MplFigure) -> bytes:
-    """The figure as PNG bytes, at a size that reads in summary.md and TensorBoard alike.
-    Every fitlab figure lays itself out (layout="constrained"); bbox_inches="tight" would
-    draw each one a second time to measure it, a third of a --fast run's drawing time."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
-
-
 @rank_zero_only
 def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes: str = "",
                   columns: dict[str, dict] | None = None, takeaway: str = "",
                   table: list[dict] | None = None) -> None:
     """summary.json, summary.md and the figures in the study's folder, and the study's own
-    TensorBoard run there: the figures, summary.md as text, the Custom Scalars layout.
-    `table`: the rows summary.md and the console show, if not one per member."""
+    TensorBoard run there: the figures, summary.md as text, the Custom Scalars layout (the
+    figures and the run once drawn: see drawing.py). `table`: the rows summary.md and the
+    console show, if not one per member."""
     folder, experiment = plan.folder, plan.experiment
     folder.mkdir(parents=True, exist_ok=True)
     summary = rows(plan, results, columns)
     write_atomically(folder / "summary.json", json_text(summary))
-    images = {figure.name: png(figure.figure) for figure in figures}
-    for name, image in images.items():
-        write_atomically(folder / f"{name}.png", image)
     md = [f"# {experiment.name} (chapter {experiment.chapter})", "", experiment.description, ""]
     if takeaway:
         md += [f"**Takeaway.** {takeaway}", ""]
@@ -252,7 +240,13 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     write_atomically(folder / "summary.md", text)
     members = [m for m in plan.members if m.name in {r["member"] for r in results}]
     classifies = any("val/acc" in r["metrics"] for r in results)
-    board.write_study(folder, experiment.name, members, classifies, images, text)
+
+    def write_figures(images: dict[str, bytes]) -> None:
+        for name, image in images.items():
+            write_atomically(folder / f"{name}.png", image)
+        board.write_study(folder, experiment.name, members, classifies, images, text)
+
+    drawing.when_drawn({f.name: f.figure for f in figures}, write_figures, experiment.name)
     print()
     if takeaway:
         print(textwrap.fill(takeaway, width=100))
