@@ -243,11 +243,18 @@ def derived(overrides: dict, config: Namespace, wanted: dict,
         if any(key == u or key.startswith(f"{u}.") or u.startswith(f"{key}.") for u in user_keys):
             return None
         group, _, rest = key.partition(".")
+        where = key
         if isinstance(config.get(group), Namespace) and "class_path" in config[group]:
-            key = f"{group}.init_args.{rest}"
-        if type(config.get(key)) is not type(value):  # e.g. an int given for a float
+            where = f"{group}.init_args.{rest}"
+        # How the parse took the earlier member's number says how it takes this one:
+        # as given, or an int as a float (an int given for a float setting).
+        given, parsed_as = type(overrides[key]), type(config.get(where))
+        if parsed_as is given:
+            config[where] = value
+        elif (given, parsed_as) == (int, float):
+            config[where] = float(value)
+        else:
             return None
-        config[key] = value
     return config
 
 
