@@ -12,6 +12,7 @@ starts fresh (spawn) and loads nothing else.
 import contextlib
 import io
 import multiprocessing
+import pickle
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -36,6 +37,10 @@ def pngs(figures: dict[str, Figure]) -> dict[str, bytes]:
     return {name: png(figure) for name, figure in figures.items()}
 
 
+def pngs_of_pickled(figures: bytes) -> dict[str, bytes]:
+    return pngs(pickle.loads(figures))
+
+
 def when_drawn(figures: dict[str, Figure], then: Callable[[dict[str, bytes]], None],
                what: str) -> None:
     """`then(name -> PNG bytes)`: now, or in the background once the figures are drawn
@@ -50,7 +55,9 @@ def when_drawn(figures: dict[str, Figure], then: Callable[[dict[str, bytes]], No
         except Exception as error:  # reported when the suite ends, not lost in a thread
             _failures.append(f"{what}: {error}")
 
-    future = _pool.submit(pngs, figures)
+    # Pickled now, not when the pool's thread gets to it: the figures (cycles of artists)
+    # are then garbage when the study ends, not kept until drawn (see cli.py's gc.freeze).
+    future = _pool.submit(pngs_of_pickled, pickle.dumps(figures))
     future.add_done_callback(done)
 
 
