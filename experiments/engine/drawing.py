@@ -71,15 +71,13 @@ def in_background() -> Iterator[list[str]]:
     """Within: figures are drawn by a second process. On leaving, waits until every
     study's figures are written (after an interrupt: only those being drawn); the list
     it gives is then filled with the studies whose figures failed."""
-    global _pool
-    failures: list[str] = []
+    global _pool, _failures
+    _failures = []
     _pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"),
                                 initializer=_ignore_interrupts)
     try:
-        yield failures
+        yield _failures
     finally:
         pool, _pool = _pool, None
         # Returns once the pool's thread has run every drawn study's `then`.
         pool.shutdown(wait=True, cancel_futures=sys.exc_info()[0] is not None)
-        failures += _failures
-        _failures.clear()
