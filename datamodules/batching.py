@@ -122,23 +122,24 @@ class EpochBatches(Sampler[Tensor]):
         # this is how it reaches ours.
         return self
 
-    def _rank_indices(self) -> Tensor:
+    def order(self) -> Tensor:
+        """This rank's indices for the epoch, in order: what the batches are slices of."""
         n, world = self.num_samples, self.world_size
         if self.shuffle:
             mixed = np.random.SeedSequence([self.seed, self.epoch, ORDER_STREAM])
             generator = torch.Generator().manual_seed(int(mixed.generate_state(1)[0]))
-            perm = torch.randperm(n, generator=generator)
-            padded = math.ceil(n / world) * world
-            indices = perm[torch.arange(padded) % n]  # wrap around so ranks get equal shares
+            indices = torch.randperm(n, generator=generator)
+            if n % world:  # wrap around so ranks get equal shares
+                indices = indices[torch.arange(math.ceil(n / world) * world) % n]
         else:
             indices = torch.arange(n)
-        return indices[self.rank :: world].to(self.device)
+        return (indices[self.rank :: world] if world > 1 else indices).to(self.device)
 
     def __iter__(self):
         # A generator, so the order is drawn at the first batch, not at iter(): Lightning
         # creates a resumed run's first iterator before it calls set_epoch, which would
         # replay epoch 0's order (Lightning issue #21938; with worker processes it still does).
-        indices = self._rank_indices()
+        indices = self.order()
         # An empty tensor would still split into one (empty) batch.
         yield from indices.split(self.batch_size) if len(indices) else ()
 

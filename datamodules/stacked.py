@@ -94,7 +94,7 @@ class StackedBatches(Sampler[Tensor]):
             member.set_epoch(epoch)
 
     def __iter__(self):
-        orders = torch.stack([torch.cat(list(member)) for member in self.members])  # (K, n)
+        orders = torch.stack([member.order() for member in self.members])  # (K, n)
         if (orders == orders[0]).all():  # one sync per epoch
             orders = orders[:1]
         full = orders.shape[1] // self.batch_size * self.batch_size
