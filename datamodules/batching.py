@@ -133,7 +133,7 @@ class EpochBatches(Sampler[Tensor]):
                 indices = indices[torch.arange(math.ceil(n / world) * world) % n]
         else:
             indices = torch.arange(n)
-        return (indices[self.rank :: world] if world > 1 else indices).to(self.device)
+        return indices[self.rank :: world].to(self.device)
 
     def __iter__(self):
         # A generator, so the order is drawn at the first batch, not at iter(): Lightning

@@ -183,11 +183,11 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     user_keys = set_keys([*fast, *options])
     parsed: dict[tuple, tuple[dict, Namespace]] = {}  # numbers_apart(overrides) -> latest
     for name, overrides in selected.items():
-        earlier = parsed.get(numbers_apart(overrides))
-        config = derived(*earlier, overrides, user_keys) if earlier else None
+        shape = numbers_apart(overrides)
+        config = derived(*parsed[shape], overrides, user_keys) if shape in parsed else None
         if config is None:
             config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
-        parsed[numbers_apart(overrides)] = overrides, config
+        parsed[shape] = overrides, config
         member = Member(name, config, folder / name, overrides, study.is_final(name))
         result.members += result.seeded(member, study.seeds, study.seed_data)
     trainers = {}  # the Trainer settings checked so far -> the Trainer they build
