@@ -98,3 +98,10 @@ def test_bad_input_is_one_short_message_exit_2_and_nothing_written(logdir):
     assert "--model.lr" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not logdir.exists()
+
+
+def test_the_console_shows_results_not_lightnings_warnings(tmp_path):
+    # A closed-form member has no optimizer by design; Lightning would warn that it has none.
+    done = run_cli("polynomial", "--fast", "--study.member", "overfit", logdir=tmp_path)
+    assert done.returncode == 0
+    assert done.stderr == ""

@@ -58,6 +58,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # A resumed run finds its own last.ckpt there; that is the point, not a problem.
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    # Closed-form fits (least squares, their groups) solve in a step: no optimizer, by design.
+    warnings.filterwarnings("ignore", message=".*configure_optimizers. returned .None.*")
 
 
 def plans_for(names: list[str], options: list[str], check: bool = True
