@@ -119,7 +119,7 @@ class ClosedForm(FitModule):
         self.score(batch, "train_running")  # the solution on its training data, as it is solved
 
     def configure_optimizers(self) -> None:
-        return None  # Lightning warns that it runs with no optimizer: that is the point
+        return None  # Lightning warns of no optimizer (cli.quiet_lightning hides it): the point
 
 
 class LeastSquares(ClosedForm):
