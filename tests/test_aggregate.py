@@ -2,9 +2,10 @@
 
 import math
 
+import numpy as np
 import pytest
 
-from experiments.engine.aggregate import mean_se, merge_seeds, wilson
+from experiments.engine.aggregate import apart, difference, mean_se, merge_seeds, wilson
 from experiments.engine.plan import seed_of
 
 
@@ -57,3 +58,41 @@ def test_seeds_never_collide_and_seed_zero_is_the_run_seed_itself():
     seeds = {seed_of(base, k) for base in range(50) for k in range(1, 20)}
     assert len(seeds) == 50 * 19
     assert seed_of(7, 0) == 7
+
+
+def seeded(name: str, values: list[float]) -> dict:
+    return merge_seeds([run(f"{name},seed={i}", **{"val/acc": v}) for i, v in enumerate(values)])[0]
+
+
+def test_a_difference_pairs_seeds_and_its_standard_error_is_the_pairs_spread():
+    # Paired differences 0.1, 0.2, 0.3: mean 0.2, se = stdev / √3 = 0.1 / √3.
+    a, b = seeded("a", [1.1, 2.2, 3.3]), seeded("b", [1.0, 2.0, 3.0])
+    assert difference(a, b, "val/acc") == pytest.approx((0.2, 0.1 / math.sqrt(3)))
+    assert apart(*difference(a, b, "val/acc"))  # 0.2 > 2 × 0.058, though the means' se is ~0.6
+    # Other seeds do not pair: the means' difference, their standard errors combined.
+    c = seeded("c", [1.0, 2.0])
+    d, se = difference(a, c, "val/acc")
+    assert d == pytest.approx(2.2 - 1.5)
+    assert se == pytest.approx(math.hypot(a["metrics"]["val/acc_se"], c["metrics"]["val/acc_se"]))
+    assert not apart(d, se)
+
+
+def test_one_seed_is_never_apart():
+    one, other = seeded("a", [0.9]), seeded("b", [0.1])
+    assert not apart(*difference(one, other, "val/acc"))
+
+
+def test_apart_calls_about_one_in_twenty_differences_that_are_not_there():
+    # Two members with the same true mean and a noise shared per seed (the batch order): the
+    # rule's false alarms are P(|t₂₉| > 2) ≈ 0.055, and the shared part cancels in the pairs.
+    rng = np.random.default_rng(0)
+    alarms = 0
+    for _ in range(2000):
+        shared = rng.normal(0, 1.0, 30)
+        a = seeded("a", list(shared + rng.normal(0, 0.01, 30)))
+        b = seeded("b", list(shared + rng.normal(0, 0.01, 30)))
+        alarms += apart(*difference(a, b, "val/acc"))
+    assert 0.035 < alarms / 2000 < 0.08
+    # A true difference of 0.02 (two noise units of each seed) is found every time.
+    a = seeded("a", list(shared + 0.02 + rng.normal(0, 0.01, 30)))
+    assert apart(*difference(a, b, "val/acc"))

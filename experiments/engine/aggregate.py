@@ -67,3 +67,26 @@ def merged(name: str, runs: list[dict]) -> dict:
     if messages:
         result["message"] = "; ".join(messages)
     return result
+
+
+def difference(a: dict, b: dict, key: str) -> tuple[float, float]:
+    """a − b in metric `key` of two merged results, with its standard error over seeds:
+    paired by seed index where both ran the same seeds (each pair shares its batch order,
+    so the pairs' spread is the noise of the difference), else the difference of the means
+    with their standard errors combined. The standard error is NaN with one seed."""
+    def by_seed(result: dict) -> dict[str, float]:
+        return {r["member"].rpartition(SEED_SEPARATOR)[2]: r["metrics"][key]
+                for r in result.get("runs", [result]) if r["status"] == "completed"
+                and isinstance(r["metrics"].get(key), (int, float))}
+
+    seeds_a, seeds_b = by_seed(a), by_seed(b)
+    if len(seeds_a) > 1 and seeds_a.keys() == seeds_b.keys():
+        return mean_se([seeds_a[s] - seeds_b[s] for s in seeds_a])
+    se = math.hypot(*(r["metrics"].get(f"{key}_se", math.nan) for r in (a, b)))
+    return a["metrics"][key] - b["metrics"][key], se
+
+
+def apart(difference: float, se: float) -> bool:
+    """Whether a difference is beyond its noise: more than two standard errors. Never with
+    one seed (no standard error): such a difference is inconclusive."""
+    return abs(difference) > 2 * se  # False when se is NaN

@@ -32,6 +32,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from experiments.engine import aggregate, report, runner
 from experiments.engine.figures import curves_figure
 from experiments.engine.groups import grouped, run_group
+from experiments.engine.headline import (
+    Headline,
+    beside_the_book,
+    count_verdicts,
+    first_sentence,
+    write_headline,
+)
 from experiments.engine.plan import Member, Plan
 from experiments.engine.runner import changed_settings, read_metrics
 
@@ -227,6 +234,16 @@ class Study:
         figures = [*self.curves(done, results), *self.figures(done, results)]
         report.write_summary(whole, results, figures, notes, self.columns(done, results),
                              self.takeaway(done, results), self.table(done, results))
+        write_headline(plan.folder, self.headline(done, results))
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """What runs/index.md says of the study: by default each of the book's members
+        (the YAML's `book`) beside the book's number for it, the takeaway's first sentence
+        and the verdicts per setup; a study whose result is not a book number (a peak, a
+        bound, a chosen model) says its own."""
+        ours, book = beside_the_book(plan.experiment.book, results)
+        return Headline(ours, book, first_sentence(self.takeaway(plan, results)),
+                        count_verdicts(self.columns(plan, results)))
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         """What the study found, in a sentence or two computed from the numbers: the first
