@@ -52,7 +52,8 @@ class DoubleDescent(Study):
             return Headline("no peak inside the sweep", takeaway="no double descent here")
         top, left, right = found
         return Headline(
-            f"test/loss peaks at p = {top['params']} (p/n = {top['params'] / top['n_train']:.2g}): "
+            f"test/loss peaks at p = {top['params']} "
+            f"(p/n = {top['params'] / top['n_train']:.2g}): "
             f"{top['test/loss']:.3g}, {top['test/loss'] / left['test/loss']:.0f}× the lowest "
             f"below (p = {left['params']}) and {top['test/loss'] / right['test/loss']:.0f}× "
             f"the lowest beyond (p = {right['params']})",
