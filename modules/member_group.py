@@ -21,9 +21,9 @@ from modules.base import Classifier, DivergedError, FitModule
 from modules.stacked_stopping import MemberEarlyStopping
 
 # The settings in which members of one group may differ: what a group applies per member
-# (the optimizer's lr and weight decay, a ridge solve's λ, an MLP's activation), and the
-# initialisation, which happened before grouping.
-MAY_DIFFER = ("lr", "weight_decay", "decay", "sigma", "activation")
+# (the optimizer's lr and weight decay, a ridge solve's λ, an MLP's activation and dropout
+# rates), and the initialisation, which happened before grouping.
+MAY_DIFFER = ("lr", "weight_decay", "decay", "sigma", "activation", "dropout")
 
 
 def stack_key(module: FitModule) -> tuple:

@@ -48,12 +48,12 @@ def concise_mlp(sizes: list[int], sigma: float | None, activation: ActivationNam
                 dropout: list[float]) -> nn.Sequential:
     """nn.Sequential of Linear layers: torch's default init, as the book's concise MLP, or
     weights ~ N(0, sigma²) and zero biases when sigma is given; nn.Dropout after each
-    hidden layer whose rate (`dropout`, one per hidden layer) is above 0."""
+    hidden layer at its rate (`dropout`, one per hidden layer). At rate 0 the layer returns
+    its input and draws nothing, and MLPs that differ in their rates alone keep the same
+    layers, so they train as one group (member_layers.py)."""
     layers: list[nn.Module] = [nn.Flatten()]
     for (a, b), rate in zip(pairwise(sizes[:-1]), dropout, strict=True):
-        layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation]()]
-        if rate > 0:
-            layers.append(nn.Dropout(rate))
+        layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation](), nn.Dropout(rate)]
     layers.append(nn.Linear(sizes[-2], sizes[-1]))
     if sigma is not None:
         for linear in (layer for layer in layers if isinstance(layer, nn.Linear)):

@@ -157,6 +157,21 @@ def test_mlps_differing_in_activation_match_one_by_one():
         StackedMembers([model for model, _ in members("scratch")])
 
 
+def test_mlps_differing_in_dropout_rate_match_one_by_one():
+    # Each member draws its masks from a stream of its own, seeded as its run alone: the
+    # same masks, so the same numbers (rates 0, 0.2, 0.5 after both hidden layers, 2 seeds).
+    def members(style: str = "concise"):
+        return [build(seed, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8, 8], lr=0.5,
+                                      dropout=rate, style=style),
+                      XORPoints, dict(num_train=80, batch_size=10))
+                for rate in (0.0, 0.2, 0.5) for seed in (0, 1)]
+
+    group = stacked(members(), max_epochs=5)
+    assert_same(group, one_by_one(members(), max_epochs=5))
+    with pytest.raises(ValueError, match="dropout"):  # vmap runs one net, one rate, for all
+        StackedMembers([model for model, _ in members("scratch")])
+
+
 def test_a_diverging_member_is_frozen_while_the_others_match_one_by_one():
     variants = [{"seed": 0}, {"seed": 1, "model": {"lr": 4.0}}, {"seed": 2}]
     group = stacked(polynomial_members(variants), max_epochs=6)

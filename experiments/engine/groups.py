@@ -30,9 +30,10 @@ from modules.stacked import StackedMembers
 
 # Settings in which the members of one group may differ (see modules/member_group.py):
 # the seed, the data's draw or fold, what the group applies per member (learning rate,
-# weight decay) and an MLP's activation (each member's own, on its own rows).
+# weight decay) and an MLP's activation and dropout rates (each member's own, on its own
+# rows).
 MAY_DIFFER = {"seed", "data.seed", "data.fold", "model.lr", "model.weight_decay",
-              "model.decay", "model.sigma", "model.activation"}
+              "model.decay", "model.sigma", "model.activation", "model.dropout"}
 
 
 def group_key(member: Member) -> tuple:
