@@ -12,7 +12,7 @@ from experiments.engine.describe import describe, type_name
 
 COURSE = ["foundations", "linear_regression", "softmax_regression", "loss_functions",
           "perceptron", "mlp", "polynomial", "kfold", "bias_variance", "double_descent", "capacity",
-          "weight_decay"]
+          "weight_decay", "dropout"]
 
 
 def test_the_registry_lists_every_experiment_in_course_order_with_its_header():
@@ -39,7 +39,7 @@ def test_an_experiments_help_lists_its_settings_types_values_and_members(capsys)
     out = capsys.readouterr().out
     assert "--model.lr                   float" in out and "0.3" in out
     assert "--model.activation           relu|sigmoid|tanh        relu" in out
-    assert "members: scratch, relu, sigmoid, tanh, tuned" in out
+    assert "members: scratch ×3, relu ×3, sigmoid ×3, tanh ×3, tuned ×3" in out
     assert "--trainer.max_epochs" in out and "runs-fast with --fast" in out
 
 

@@ -188,8 +188,9 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         if config is None:
             config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
         parsed[shape] = overrides, config
-        member = Member(name, config, folder / name, overrides, study.is_final(name))
-        result.members += result.seeded(member, study.seeds, study.seed_data)
+        member = Member(name, config, folder / name, overrides, study.is_final(name),
+                        study.setup_of(name))
+        result.members += result.seeded(member, study.seeds_of(name), study.seed_data)
     trainers = {}  # the Trainer settings checked so far -> the Trainer they build
     for member in merged_members(result):
         # Construct once now so a bad value fails before anything runs or is written (one

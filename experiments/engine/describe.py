@@ -4,6 +4,7 @@ import importlib
 import inspect
 import types
 import typing
+from collections import Counter
 
 import lightning as L
 from jsonargparse import Namespace
@@ -47,10 +48,9 @@ def describe(plan: Plan) -> str:
     for key in ("model", "data", "study"):
         if base.get(key) is not None:
             lines += settings(key, base[key]) + [""]
-    names = list(dict.fromkeys(m.base_name for m in plan.members))
-    seeds = len(plan.members) // len(names)
-    lines += [f"members: {', '.join(names)}" + (f" ({seeds} seeds each)" if seeds > 1 else ""),
-              ""]
+    seeds = Counter(m.base_name for m in plan.members)  # member -> its number of seeds
+    lines += ["members: " + ", ".join(f"{name} ×{n}" if n > 1 else name
+                                      for name, n in seeds.items()), ""]
     lightning_defaults = inspect.signature(L.Trainer).parameters
     changed = {k: v for k, v in vars(base.trainer).items() if v != lightning_defaults[k].default}
     lines += [

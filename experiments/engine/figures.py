@@ -2,6 +2,7 @@
 back from the members' event files, and for classifiers of images a confusion matrix and
 a grid of misclassified images."""
 
+import math
 from pathlib import Path
 
 import torch
@@ -81,6 +82,16 @@ def curves_figure(members: list[Member]) -> Figure | None:
         for ax in row[len(metrics[unit]):]:
             ax.set_axis_off()
     return figure
+
+
+def band(ax, x: list[float], mean: list[float], se: list[float], style: str, color: str,
+         label: str) -> None:
+    """A mean over seeds against x, with a ± one standard error band (none where a point
+    has one seed: NaN)."""
+    ax.plot(x, mean, style, color=color, label=label, markersize=4)
+    error = [0.0 if math.isnan(e) else e for e in se]
+    ax.fill_between(x, [m - e for m, e in zip(mean, error, strict=True)],
+                    [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
 
 
 def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch.Tensor:

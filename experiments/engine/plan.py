@@ -42,6 +42,7 @@ class Member:
     folder: Path  # <logdir>/<experiment>/<member>
     overrides: dict[str, Any]  # what the study sets for this member, e.g. {"data.degree": 3}
     final: bool = True  # scored on the test split (a selection member, e.g. a fold, is not)
+    setup: str = ""  # the setup it belongs to, where a study has several (its tables' title)
 
     @property
     def base_name(self) -> str:

@@ -137,9 +137,12 @@ def table(rows: list[dict], columns: list[str] | None = None,
 
 
 def kind(member: Member | None) -> str:
-    """What kind of member it is: its model on its data (`MLP on FashionMNISTDataModule`)."""
+    """What kind of member it is: the setup its study names, or else its model on its data
+    (`MLP on FashionMNISTDataModule`)."""
     if member is None:
         return ""
+    if member.setup:
+        return member.setup
     model, data = member.config.model.class_path, member.config.data.class_path
     return f"{model.rpartition('.')[2]} on {data.rpartition('.')[2]}"
 

@@ -110,6 +110,15 @@ class Study:
                 raise ValueError(f"member name {name!r} must be a plain folder name")
         return members or {"default": {}}
 
+    def seeds_of(self, name: str) -> int:
+        """How many seeds member `name` runs with (`seeds`, unless a study says otherwise)."""
+        return self.seeds
+
+    def setup_of(self, name: str) -> str:
+        """The setup member `name` belongs to, where the study has several: its members
+        share a table, headed so (default: one table per model and data class)."""
+        return ""
+
     def is_final(self, name: str) -> bool:
         """Whether member `name` is scored on the test split."""
         return name in (self.members if self.final is None else self.final)
@@ -199,7 +208,8 @@ class Study:
     def later_runs(self, plan: Plan, results: list[dict]) -> list[Member]:
         """The later members' runs, one per seed."""
         later = self.later_members(*merged(plan, results))
-        return [run for m in later for run in plan.seeded(m, self.seeds, self.seed_data)]
+        return [run for m in later
+                for run in plan.seeded(m, self.seeds_of(m.name), self.seed_data)]
 
     def report_finished(self, plan: Plan) -> list[dict]:
         """The summary of the members that have finished, listing the ones still missing."""

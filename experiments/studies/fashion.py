@@ -38,6 +38,16 @@ def comparisons(results: list[dict], names: list[str], key: str = "test/acc") ->
     return f"In {key}: " + "; ".join(said) + "." if said else ""
 
 
+def beside_the_books(plan: Plan, results: list[dict]) -> str:
+    """Each of the book's members' numbers (the YAML's `book`), ours beside the book's."""
+    by_name = {r["member"]: r for r in results}
+    said = [f"{e['member']}'s {e['metric']} is {metric(by_name[e['member']], e['metric'])} "
+            f"against the book's ≈ {e['value']:g} ({e['where']})"
+            for e in plan.experiment.book
+            if e["metric"] in by_name.get(e["member"], {}).get("metrics", {})]
+    return "; ".join(said) + "." if said else ""
+
+
 def split_note(plan: Plan) -> str:
     """How fitlab's splits differ from the book's, in numbers from the settings."""
     data = plan.members[0].config.data.init_args
@@ -62,12 +72,7 @@ class FashionStudy(Study):
         self.compared = compared or []
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        by_name = {r["member"]: r for r in results}
-        book = [f"{e['member']}'s {e['metric']} is {metric(by_name[e['member']], e['metric'])} "
-                f"against the book's ≈ {e['value']:g} ({e['where']})"
-                for e in plan.experiment.book if e["metric"] in by_name.get(
-                    e["member"], {}).get("metrics", {})]
-        sentences = ["; ".join(book) + "." if book else "", comparisons(results, self.compared)]
+        sentences = [beside_the_books(plan, results), comparisons(results, self.compared)]
         if best := best_on_validation(plan, results):
             member, result = best
             text = f"Best on validation: **{member.name}**, val acc {metric(result, 'val/acc')}"
