@@ -44,9 +44,12 @@ def spans_decades(values: list[float]) -> bool:
 def curves_figure(members: list[Member]) -> Figure | None:
     """The book's `plot`: train (solid) and val (dashed) loss by epoch of each member, and
     accuracy beside it for classifiers; one row of panels per loss unit, so ½·MSE and
-    cross-entropy never share an axis."""
+    cross-entropy never share an axis. A member of one epoch (a closed-form fit) is drawn
+    as points; where no member has two epochs there is no curve to draw, and no figure."""
     curves = {m.name: read_curves(m.folder) for m in members}
     members = [m for m in members if "train/loss" in curves[m.name]]
+    if all(len(curves[m.name]["train/loss"][0]) < 2 for m in members):
+        return None
     rows: dict[str, list[Member]] = {}
     for member in members:
         rows.setdefault(loss_unit(member), []).append(member)
@@ -66,7 +69,8 @@ def curves_figure(members: list[Member]) -> Figure | None:
                 label = member.name if i < MAX_LEGEND or i == len(group) - 1 else None
                 for stage, style in (("train", "-"), ("val", "--")):
                     steps, ys = curves[member.name].get(f"{stage}/{metric}", ([], []))
-                    ax.plot(steps, ys, style, color=color, linewidth=1.2,
+                    marker = {"-": "o", "--": "x"}[style] if len(steps) == 1 else None
+                    ax.plot(steps, ys, style, color=color, linewidth=1.2, marker=marker,
                             label=label if stage == "train" else None)
                     values += ys
             if metric == "loss" and spans_decades(values):
