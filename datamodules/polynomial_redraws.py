@@ -29,7 +29,8 @@ class PolynomialRedraws(PolynomialData):
                  batch_size: int = 100, seed: int = 0):
         super().__init__(degree=degree, w=w, noise=noise, num_train=num_train,
                          num_val=num_val, num_test=num_test, batch_size=batch_size, seed=seed)
-        check_arg("redraws", redraws, 1)
+        # The standard errors leave one training set out, and need two or more beside it.
+        check_arg("redraws", redraws, 3, note=" (for standard errors over the training sets)")
         if test_range is not None:
             check_arg("test_range", test_range, 0, note=" (or None)")
         self.redraws, self.test_range = redraws, test_range
