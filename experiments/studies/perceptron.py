@@ -79,10 +79,11 @@ class PerceptronStudy(Study):
             margins = sorted({r["margin"] for r in runs})
             parts.append(
                 f"Over margins {margins[0]:g}–{margins[-1]:g} × {len(runs) // len(margins)} "
-                f"datasets, {below} of {len(runs)} runs stay within the bound, with "
-                f"{min(ratios):.2g}–{max(ratios):.2g} of the bound's updates: the bound is "
-                f"{1 / max(ratios):.0f}–{1 / min(ratios):.0f}× slack (it holds for the worst "
-                "order on the worst points of that radius and margin).")
+                f"datasets, {below} of {len(runs)} runs stay within the bound, at "
+                f"updates/bound {min(ratios):.2g} to {max(ratios):.2g}: the bound is "
+                f"{1 / max(ratios):.0f}× to {1 / min(ratios):.0f}× the updates made: a worst "
+                "case (it holds for any order of any points of that radius and margin), not "
+                "a forecast.")
         if (xor := by_name.get("xor")) and (mlp := by_name.get("mlp_xor")):
             parts.append(
                 f"No line separates XOR: the perceptron stops at its epoch cap with train acc "
