@@ -51,6 +51,11 @@ def mean_se(metrics: dict, key: str) -> str:
     return report.shown_value(metrics, key, scientific=False)
 
 
+def converged(run: dict) -> bool:
+    """Whether a perceptron run ended on an epoch without a mistake (train acc 1)."""
+    return run.get("train/acc") == 1.0
+
+
 def count(value: float) -> str:
     """A count (updates) as an integer; a mean over seeds with one decimal."""
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
@@ -84,6 +89,10 @@ class PerceptronStudy(Study):
                 f"{1 / max(ratios):.0f}× to {1 / min(ratios):.0f}× the updates made: a worst "
                 "case (it holds for any order of any points of that radius and margin), not "
                 "a forecast.")
+            if capped := sum(not converged(r) for r in runs):
+                parts.append(f"{capped} of these runs stopped at the epoch cap (trainer."
+                             "max_epochs, --fast) before an epoch without a mistake: their "
+                             "updates are a count so far.")
         if (xor := by_name.get("xor")) and (mlp := by_name.get("mlp_xor")):
             parts.append(
                 f"No line separates XOR: the perceptron stops at its epoch cap with train acc "
@@ -148,8 +157,10 @@ def theorem_figure(runs: list[dict]) -> Figure:
     margins = sorted({r["margin"] for r in runs})
     for i, margin in enumerate(margins):
         mine = [r for r in runs if r["margin"] == margin]
+        # A run stopped by the epoch cap (hollow) has not converged: its count is so far.
         ax.scatter([r["bound"] for r in mine], [r["updates"] for r in mine], s=22,
-                   color=f"C{i}", alpha=0.8, label=f"ρ = {margin:g}")
+                   edgecolors=f"C{i}", alpha=0.8, label=f"ρ = {margin:g}",
+                   facecolors=[f"C{i}" if converged(r) else "none" for r in mine])
     low = min(min(r["updates"] for r in runs), min(r["bound"] for r in runs)) / 2
     high = max(r["bound"] for r in runs) * 2
     ax.plot([low, high], [low, high], "k-", lw=1, label="updates = bound")
@@ -159,9 +170,12 @@ def theorem_figure(runs: list[dict]) -> Figure:
     ax.set_ylim(low, high)
     ax.set_xlabel("theorem's bound (r² + 1)/ρ², in updates")
     ax.set_ylabel("perceptron's updates until convergence")
-    ax.set_title(f"{len(runs)} runs, every one below the diagonal"
+    capped = sum(not converged(r) for r in runs)
+    ax.set_title((f"{len(runs)} runs, every one below the diagonal"
                  if all(r["updates"] <= r["bound"] for r in runs) else
-                 f"{len(runs)} runs (some above the bound!)", fontsize=10)
+                 f"{len(runs)} runs (some above the bound!)")
+                 + (f"\n{capped} hollow: stopped at the epoch cap, not converged" if capped
+                    else ""), fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, title="margin")
     return figure
