@@ -10,6 +10,7 @@ margin ρ of the grid, a fresh dataset per seed.
 
 import lightning as L
 import torch
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from experiments.engine import report
@@ -129,20 +130,25 @@ class PerceptronStudy(Study):
             figures.append(report.Figure("theorem", caption, theorem_figure(runs)))
         by_name = {r["member"]: r for r in results}
         shown = [m for m in plan.members if m.name in self.members and m.checkpoint.exists()]
-        if shown:
-            figures.append(report.Figure(
-                "points", "The data, as d2l draws its synthetic data: the points of "
-                + ", ".join(m.name for m in shown if m.name != "mlp_xor")
-                + " (seed 0), training (dots) and validation (triangles), by true class",
-                points_figure(plan, [m for m in shown if m.name != "mlp_xor"])))
-            figure = Figure(figsize=(4.2 * len(shown), 4.4), layout="constrained")
-            for ax, member in zip(figure.subplots(1, len(shown), squeeze=False)[0], shown,
-                                  strict=True):
-                draw_boundary(ax, plan, member, by_name[member.name])
-            caption = ("Decision boundaries (colour: predicted class) of "
-                       + ", ".join(m.name for m in shown) + " (seed 0) under their training "
-                       "(dots) and validation (triangles) points, coloured by true class")
-            figures.append(report.Figure("decision_boundaries", caption, figure))
+        if not shown:
+            return figures
+        datasets: dict[str, Member] = {}  # the first member of each kind of data
+        for member in shown:
+            datasets.setdefault(member.config.data.class_path, member)
+        classes = "coloured by true class (blue 0, red 1)"
+        figures.append(report.Figure(
+            "points", "The data, as d2l draws its synthetic data: the points of "
+            + ", ".join(m.name for m in datasets.values())
+            + f" (seed 0), training (dots) and validation (triangles), {classes}",
+            points_figure(plan, list(datasets.values()))))
+        figure = Figure(figsize=(4.2 * len(shown), 4.4), layout="constrained")
+        for ax, member in zip(figure.subplots(1, len(shown), squeeze=False)[0], shown,
+                              strict=True):
+            draw_boundary(ax, plan, member, by_name[member.name])
+        caption = ("Decision boundaries (background: predicted class) of "
+                   + ", ".join(m.name for m in shown) + " (seed 0) under their training "
+                   f"(dots) and validation (triangles) points, {classes}")
+        figures.append(report.Figure("decision_boundaries", caption, figure))
         return figures
 
 
@@ -195,7 +201,8 @@ def scatter_splits(ax, data) -> None:
 def legend(ax) -> None:
     """The legend, its point markers grey: the colour of a point is its class."""
     for handle in ax.legend(fontsize=7, loc="upper right").legend_handles:
-        if hasattr(handle, "set_facecolor") and not hasattr(handle, "get_xdata"):
+        if isinstance(handle, PathCollection):  # a scatter's marker, coloured by its classes
+            handle.set_array(None)
             handle.set_facecolor("grey")
 
 
