@@ -2,6 +2,11 @@
 
 A new synthetic dataset is a small subclass of SyntheticData that only writes
 `generate(n, generator)`; splitting and batching come from here and InMemoryDataModule.
+
+Every split of one dataset is drawn from the same truth (weights, a separating line, a
+polynomial); only the points differ, each split's from its own stream. A truth given by
+the arguments needs nothing more; a random one is drawn once, from `truth_stream()`, when
+the datamodule is built, never from a split's stream.
 """
 
 from collections.abc import Sequence
@@ -11,6 +16,8 @@ import torch
 from torch import Tensor
 
 from datamodules.batching import InMemoryDataModule, TensorSplit, check_arg
+
+SPLITS = ("train", "val", "test")
 
 
 class SyntheticData(InMemoryDataModule):
@@ -26,20 +33,26 @@ class SyntheticData(InMemoryDataModule):
         self.has_test = num_test > 0
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, ...]:
-        """n examples as tensors with n rows, e.g. (X, y); draw every random number from
-        `generator` so the same seed gives the same data."""
+        """n examples as tensors with n rows, e.g. (X, y), of the dataset's one truth; draw
+        every random number from `generator` so the same seed gives the same data (and
+        nothing of the truth from it: each split has its own)."""
         raise NotImplementedError
+
+    def stream(self, index: int) -> torch.Generator:
+        """Random stream `index` of this seed: the `index`-th child of SeedSequence(seed)."""
+        child = np.random.SeedSequence(self.seed, spawn_key=(index,))
+        return torch.Generator().manual_seed(int(child.generate_state(1)[0]))
+
+    def truth_stream(self) -> torch.Generator:
+        """The stream of a random truth that every split shares, apart from the splits'."""
+        return self.stream(len(SPLITS))
 
     def streams(self) -> dict[str, tuple[int, torch.Generator]]:
         """split -> (its number of examples, its own random stream), for the splits with
         examples."""
         sizes = {"train": self.num_train, "val": self.num_val, "test": self.num_test}
-        seeds = np.random.SeedSequence(self.seed).spawn(len(sizes))
-        return {
-            name: (n, torch.Generator().manual_seed(int(seed.generate_state(1)[0])))
-            for (name, n), seed in zip(sizes.items(), seeds, strict=True)
-            if n > 0
-        }
+        return {name: (sizes[name], self.stream(i))
+                for i, name in enumerate(SPLITS) if sizes[name] > 0}
 
     def load_splits(self) -> dict[str, TensorSplit]:
         return {name: TensorSplit(*self.generate(n, generator))

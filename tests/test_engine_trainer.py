@@ -21,7 +21,7 @@ def test_a_users_callbacks_add_to_the_experiments_own_and_fitlabs(tmp_path):
     trainer = build_trainer(plan, [member], member.checkpoint, trainer_args, study.callbacks())
     kinds = {type(c) for c in trainer.callbacks}
     assert {LastCheckpoint, LastMetrics, TheoremBound, LearningRateMonitor} <= kinds
-    assert trainer.logger.log_dir == str(tmp_path / "runs" / "perceptron" / "separable")
+    assert trainer.logger.log_dir == str(tmp_path / "runs" / "perceptron" / "separable,seed=0")
     assert not (tmp_path / "runs").exists()  # building it wrote nothing
 
 
