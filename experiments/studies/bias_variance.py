@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from datamodules import PolynomialRedraws
 from experiments.engine import report
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study, sweep
 from experiments.studies import fitting
@@ -146,6 +147,22 @@ class BiasVariance(Study):
             f"{data.redraws} fits has test loss {rows[top]['redraw_worst']:.3g}, the median "
             f"one {rows[top]['redraw_median']:.3g} (degree 3: {rows[3]['redraw_median']:.3g})."
         )
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        rows = {degree(r): r for r in self.curve(plan, results)}
+        if not {2, 3} <= rows.keys():
+            return Headline("–")
+        specified = [d for d in rows if d >= 3]
+        zero = [d for d in specified if abs(rows[d]["bias2"]) <= 2 * rows[d]["bias2_se"]]
+        gap = max(abs(r["terms_sum"] / r["test/loss"] - 1) for r in rows.values())
+        top = max(rows)
+        return Headline(
+            f"bias² {mean_se(rows[2], 'bias2')} at degree 2, zero within 2 se at {len(zero)} "
+            f"of {len(specified)} degrees ≥ 3; variance {mean_se(rows[3], 'variance')} at "
+            f"degree 3, {mean_se(rows[top], 'variance')} at {top}; bias² + variance + noise "
+            f"= test/loss within {100 * gap:.2g} %",
+            takeaway="too simple a degree is biased, too high a one varies: the expected "
+                     "test error is their sum plus the noise")
 
     def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
         """One row per degree: the decomposition with its standard errors, beside the
