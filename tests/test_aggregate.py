@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from experiments.engine.aggregate import mean_se, merge_seeds, wilson
+from experiments.engine.aggregate import (
+    apart,
+    mean_se,
+    merge_seeds,
+    paired_apart,
+    paired_difference,
+    wilson,
+)
 from experiments.engine.plan import seed_of
 
 
@@ -57,3 +64,33 @@ def test_seeds_never_collide_and_seed_zero_is_the_run_seed_itself():
     seeds = {seed_of(base, k) for base in range(50) for k in range(1, 20)}
     assert len(seeds) == 50 * 19
     assert seed_of(7, 0) == 7
+
+
+def test_apart_is_beyond_two_standard_errors_of_the_difference():
+    # se of the difference √(0.3² + 0.4²) = 0.5: a gap of 1.01 is apart, 0.99 is not.
+    assert apart(2.01, 0.3, 1.0, 0.4) and apart(1.0, 0.4, 2.01, 0.3)
+    assert not apart(1.99, 0.3, 1.0, 0.4)
+    # The example: AdamW 0.0801 ± 0.0061 against the penalty's 0.0904 ± 0.014.
+    assert not apart(0.0801, 0.0061, 0.0904, 0.014)
+    assert not apart(5.0, math.nan, 1.0, 0.1)  # one seed: no error bar, nothing is apart
+
+
+def test_paired_seeds_are_apart_where_their_differences_are():
+    # Each seed a different level shared by both members: unpaired they overlap, paired
+    # the differences 1.0, 1.1, 0.9 (mean 1, se 0.1/√3) are far beyond noise.
+    a = {"0": 11.0, "1": 21.1, "2": 30.9}
+    b = {"0": 10.0, "1": 20.0, "2": 30.0}
+    assert paired_difference(a, b) == pytest.approx((1.0, 0.1 / math.sqrt(3)))
+    assert paired_apart(a, b)
+    assert not apart(*mean_se(list(a.values())), *mean_se(list(b.values())))
+    assert not paired_apart({"0": 1.0, "1": 2.0}, {"0": 1.5, "1": 1.5})  # ±0.5: mean 0
+    assert paired_difference({"0": 1.0, "3": 4.0}, {"3": 1.0, "7": 0.0})[0] == 3.0  # shared seeds
+
+
+def test_epochs_of_seeds_stopped_at_different_epochs_are_a_mean_with_its_error():
+    runs = [{**run("m,seed=0"), "epochs": 10}, {**run("m,seed=1"), "epochs": 20},
+            {**run("m,seed=2"), "epochs": 30}]
+    merged = merge_seeds(runs)[0]
+    assert merged["epochs"] == 20 and merged["epochs_se"] == pytest.approx(10 / math.sqrt(3))
+    same = merge_seeds([run("n,seed=0"), run("n,seed=1")])[0]
+    assert same["epochs"] == 3 and isinstance(same["epochs"], int) and "epochs_se" not in same

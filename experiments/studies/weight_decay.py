@@ -221,9 +221,22 @@ class WeightDecay(RegressionStudy):
                                         self.mlp_note(results)) if s)
 
     def ways_note(self, results: list[dict]) -> str:
-        by = {r["member"]: r["metrics"] for r in results if "w_norm" in r["metrics"]}
-        if not {"wd=3", "adamw"} <= set(by):
+        merged = {r["member"]: r for r in results if "w_norm" in r["metrics"]}
+        if not {"wd=3", "adamw"} <= set(merged):
             return ""
+        penalty, adamw = merged["wd=3"]["metrics"], merged["adamw"]["metrics"]
+        numbers = (f"penalty ‖w‖ {se(penalty, 'w_norm', 3)}, val/loss "
+                   f"{se(penalty, 'val/loss')}; adamw ‖w‖ {se(adamw, 'w_norm', 3)}, val/loss "
+                   f"{se(adamw, 'val/loss')}")
+        differences = {key: paired(merged, "adamw", "wd=3", key) for key in ("w_norm", "val/loss")}
+        shown = ", ".join(f"{key} {d:+.3g} ± {e:.2g}" for key, (d, e) in differences.items())
+        if any(aggregate.beyond_noise(*d) for d in differences.values()):
+            outcome = (f"Their numbers differ (adamw − penalty, paired by draw: {shown}), as "
+                       "Adam's steps are about lr per coordinate whatever the gradient: "
+                       f"{numbers}.")
+        else:
+            outcome = (f"At this λ and budget the two end within noise of each other "
+                       f"(adamw − penalty, paired by draw: {shown}): {numbers}.")
         return (
             "**Ways to apply weight decay** at the same λ = 3. *penalty* (wd=3, the book's "
             "from-scratch way) adds λ/2·‖w‖² to the loss SGD minimizes, so each step also "
@@ -233,10 +246,7 @@ class WeightDecay(RegressionStudy):
             "(Loshchilov & Hutter, 2019): Adam divides each coordinate of the gradient by "
             "its running RMS, which would also shrink an L2 penalty's pull on weights with "
             "large gradients; AdamW instead multiplies w by (1 − lr·λ) at each step, apart "
-            "from the Adam update. Its numbers differ because Adam's steps are about lr per "
-            f"coordinate whatever the gradient: penalty ‖w‖ {se(by['wd=3'], 'w_norm', 3)}, "
-            f"val/loss {se(by['wd=3'], 'val/loss')}; adamw ‖w‖ {se(by['adamw'], 'w_norm', 3)}, "
-            f"val/loss {se(by['adamw'], 'val/loss')}."
+            f"from the Adam update. {outcome}"
         )
 
     def optimum_note(self, results: list[dict]) -> str:
@@ -260,9 +270,8 @@ class WeightDecay(RegressionStudy):
         best = min(done, key=lambda lam: done[lam]["metrics"]["val/loss"])
         smallest = min(done)
         change, error = paired(done, best, smallest, "test/acc")
-        verdict = ("a difference within two standard errors: inconclusive"
-                   if abs(change) <= 2 * error else
-                   "better" if change > 0 else "worse")
+        verdict = ("better" if change > 0 else "worse") if aggregate.beyond_noise(
+            change, error) else "a difference within two standard errors: inconclusive"
         rows = [{"λ": f"{lam:g}", "train/loss": se(r["metrics"], "train/loss"),
                  "val/loss": se(r["metrics"], "val/loss"),
                  "test/acc [95% Wilson]": f"{r['metrics']['test/acc']:.4f} "
