@@ -7,6 +7,7 @@ import statistics
 from experiments.engine import aggregate
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
+DEGREE_AXIS = "degree of the polynomial (features x⁰ … xᵈ)"  # an x axis's words
 
 
 def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -> str:
