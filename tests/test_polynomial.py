@@ -155,13 +155,15 @@ def test_a_lines_val_loss_is_below_its_train_loss_because_val_stays_in_the_train
     # What polynomial's notes say of degree 1, against the data's own law: over many
     # training sets of 100, a least-squares line scores lower on validation x drawn inside
     # the training range than on its training points, and higher on x from all of N(0, 1).
-    train, inside, everywhere = [], [], []
+    train, inside, everywhere, extremes = [], [], [], []
     for seed in range(200):
         data = PolynomialData(degree=1, num_val=2000, num_test=2000, seed=seed)
         data.setup()
         X, y = data.splits["train"].tensors
         w = torch.linalg.lstsq(X.double(), y.double()).solution
         train.append(line_loss(w, data.splits["train"]))
+        errors = ((X.double() @ w - y.double()) ** 2).flatten().sort(descending=True).values
+        extremes.append((errors[:2].sum() / errors.sum()).item())
         everywhere.append(line_loss(w, data.splits["val"]))
         restricted = PolynomialData(degree=1, num_val=2000, seed=seed, eval_in_train_range=True)
         restricted.setup()
@@ -170,6 +172,11 @@ def test_a_lines_val_loss_is_below_its_train_loss_because_val_stays_in_the_train
     mean = statistics.fmean
     assert mean(inside) < 0.8 * mean(train) < 0.8 * mean(everywhere), (
         mean(inside), mean(train), mean(everywhere))
+    # The notes' numbers: about 3, 5 and 6, and the two largest errors about half of train.
+    assert mean(inside) == pytest.approx(3.2, rel=0.2)
+    assert mean(train) == pytest.approx(5.2, rel=0.2)
+    assert mean(everywhere) == pytest.approx(5.9, rel=0.2)
+    assert 0.35 < mean(extremes) < 0.6
 
 
 def test_a_mean_one_seed_dominates_is_shown_with_its_median_and_geometric_mean():

@@ -189,12 +189,12 @@ class Polynomial(RegressionStudy):
         return [
             f"**Degree 1: val below train.** {' and '.join(lines)}. Not a better fit of new "
             "data: a line's error on the cubic grows like x³, so the training points at the "
-            "ends of the training range carry much of the training loss (the two most "
-            "extreme hold about half of it), and validation x lies inside that range "
+            "ends of the training range carry much of the training loss (the two largest "
+            "errors about half of it), and validation x lies inside that range "
             "(data.eval_in_train_range), never past them. Drawn from all of N(0, 1) "
-            "instead, validation scores a line above its training loss (over 500 training "
-            "sets of 100: train 5.2, in-range val 3.2, unrestricted val 5.9; "
-            "tests/test_polynomial.py pins it)."]
+            "instead, validation scores a line above its training loss (least-squares lines "
+            "on 200 training sets of 100: train about 5.2, in-range val 3.2, unrestricted "
+            "val 5.9; tests/test_polynomial.py pins it)."]
 
     def weights_note(self, done: dict[str, dict]) -> list[str]:
         """book_normal's learned weights beside d2l's printed ones and the truth."""
