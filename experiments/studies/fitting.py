@@ -101,7 +101,7 @@ def judge(underfit: list[float], overfit: list[list[float]], margin: float) -> s
             continue
         stats = [aggregate.mean_se(differences) for differences in tests]
         if all(mean > margin for mean, _ in stats):
-            significant = all(mean > 2 * se for mean, se in stats)
+            significant = all(aggregate.beyond_noise(mean, se) for mean, se in stats)
             return kind + one_seed if one_seed or significant else "inconclusive"
     return "good fit" + one_seed
 

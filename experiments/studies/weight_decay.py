@@ -168,6 +168,11 @@ class WeightDecay(RegressionStudy):
         lr, T = member.config.model.init_args.lr, steps(member)
         shrunk = decayed["w0_unseen_norm"] * (1 - lr * 3) ** T
         data = member.config.data.init_args
+        merged = {r["member"]: r for r in results}
+        difference, error = paired(merged, "sigma=0,wd=0", "sigma=0,wd=3", "val/loss")
+        zero_gap = (f"λ = 0 − λ = 3 {difference:+.2g} ± {error:.1g} paired, "
+                    + ("beyond noise" if aggregate.beyond_noise(difference, error)
+                       else "within noise"))
         return (
             f"The book's gap (val/loss {se(free, 'val/loss')} at λ = 0 against "
             f"{se(decayed, 'val/loss')} at λ = 3) is the initialisation, not generalisation: "
@@ -177,7 +182,7 @@ class WeightDecay(RegressionStudy):
             f"‖w₀‖ = {free['w0_norm']:.3g}), and λ = 3 shrinks it by (1 − lr·λ)^{T} to "
             f"{shrunk:.3g} (‖w‖ = {se(decayed, 'w_norm', 3)}); from w = 0 the same training "
             f"reaches {se(by['sigma=0,wd=0'], 'val/loss')} (λ = 0) and "
-            f"{se(by['sigma=0,wd=3'], 'val/loss')} (λ = 3), and the closed-form fits "
+            f"{se(by['sigma=0,wd=3'], 'val/loss')} (λ = 3; {zero_gap}), and the closed-form fits "
             f"{se(by['ridge,wd=0'], 'val/loss')} (min-norm least squares), "
             f"{se(by['ridge,wd=3'], 'val/loss')} (ridge λ = 3) and "
             f"{se(free, 'mean_val_loss')} (predicting the training mean)."
@@ -207,13 +212,14 @@ class WeightDecay(RegressionStudy):
         gaps = [paired(tested, e, lam, "test/loss") for e in ends]
         member = next(m for m in plan.members if m.name == sweep.name(lam))
         data = member.config.data.init_args
+        against = " and ".join(below(f"λ = {end:g}'s", *gap) for end, gap in zip(ends, gaps,
+                                                                                 strict=True))
         return (
             f"Where weight decay does help ({data.num_train} examples of {data.num_inputs} "
             f"inputs, noise {data.noise:g}, closed-form ridge, {tested[lam]['seeds']} draws), "
             f"validation chooses λ = {lam:g} of {len(sweep.lambdas)} values from {ends[0]:g} to "
             f"{ends[1]:g}, and on test its loss {se(tested[lam]['metrics'], 'test/loss')} is "
-            f"below λ = {ends[0]:g}'s by {gaps[0][0]:.3g} ± {gaps[0][1]:.2g} and below "
-            f"λ = {ends[1]:g}'s by {gaps[1][0]:.3g} ± {gaps[1][1]:.2g} (paired by draw)."
+            f"{against} (paired by draw)."
         )
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
@@ -320,6 +326,15 @@ class WeightDecay(RegressionStudy):
                        "accuracy (right; test with its 95% Wilson interval) against λ")
             figures.append(report.Figure("mlp", caption, mlp_figure(mlp.done(results))))
         return figures
+
+
+def below(what: str, difference: float, error: float) -> str:
+    """`below λ = 0's by 0.011 ± 0.0015` where difference (theirs − ours) is beyond two
+    standard errors, else `within noise of λ = 0's (+0.001 ± 0.002)`."""
+    if aggregate.beyond_noise(difference, error):
+        word = "below" if difference > 0 else "above"
+        return f"{word} {what} by {abs(difference):.3g} ± {error:.2g}"
+    return f"within noise of {what} ({difference:+.3g} ± {error:.2g})"
 
 
 def zero_at(*sweeps: dict) -> float:
