@@ -64,16 +64,17 @@ def failed_to_train(run: dict, member: Member) -> bool:
 
 
 def split_failed(plan: Plan, results: list[dict]
-                 ) -> tuple[list[dict], dict[str, list[tuple[str, float]]]]:
+                 ) -> tuple[list[dict], dict[str, list[tuple[str, float, float]]]]:
     """The seeds' results without those that failed to train, and the failed ones as
-    member -> [(seed, train/acc)]."""
+    member -> [(seed, train/acc, the chance bound it fell under)]."""
     members = {m.name: m for m in plan.members}
     failed = [r for r in results if r["member"] in members
               and failed_to_train(r, members[r["member"]])]
-    failures: dict[str, list[tuple[str, float]]] = {}
+    failures: dict[str, list[tuple[str, float, float]]] = {}
     for run in failed:
         base, _, seed = run["member"].partition(SEED_SEPARATOR)
-        failures.setdefault(base, []).append((seed, run["metrics"]["train/acc"]))
+        failures.setdefault(base, []).append(
+            (seed, run["metrics"]["train/acc"], chance_bound(members[run["member"]])))
     return [r for r in results if r not in failed], failures
 
 
@@ -109,10 +110,15 @@ def gap(metrics: dict) -> float:
 
 
 def direction(change: float, se: float, above: str, below: str, same: str) -> str:
-    """One of three words for a paired change, by the shared within-noise rule."""
-    if not aggregate.beyond_noise(change, se):
+    """One of three words for a paired change, by the shared within-noise rule; with one
+    seed (no error bar) its sign, and the caller says `(1 seed)`."""
+    if se == se and not aggregate.beyond_noise(change, se):
         return same
     return above if change > 0 else below
+
+
+def one_seed(se: float) -> str:
+    return " (1 seed)" if se != se else ""
 
 
 class Capacity(Study):
@@ -121,7 +127,8 @@ class Capacity(Study):
     epochs that give each the same number of SGD steps. A seed that failed to train
     (train/acc at chance) is left out of its member's means and verdict, counted apart."""
 
-    failures: dict[str, list[tuple[str, float]]] = {}  # member -> (seed, train/acc) failed
+    # member -> [(seed, train/acc, chance bound)] of its seeds that failed to train
+    failures: dict[str, list[tuple[str, float, float]]] = {}
 
     def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
         trained, self.failures = split_failed(plan, results)
@@ -148,7 +155,8 @@ class Capacity(Study):
                     change, se = paired(per_seed(merged[member.name], val_acc),
                                         per_seed(merged[best.name], val_acc))
                     columns[member.name]["verdict by width"] += "; val/acc " + direction(
-                        change, se, "above", "below", "within noise of") + " the best width's"
+                        change, se, "above", "below", "within noise of") + " the best width's" \
+                        + one_seed(se)
             columns.setdefault(widths[-1].name, {}).update(self.headline(best, widths[-1],
                                                                           merged))
         if self.failures:
@@ -272,7 +280,7 @@ class Capacity(Study):
                 "(Stopping each early on validation instead let the largest set train for "
                 "more steps than the smallest, confounding size with training length.)")
         return " ".join([
-            *setup, *self.failure_note(plan), *self.peak(plan, results),
+            *setup, *self.failure_note(), *self.peak(plan, results),
             f"Verdicts by width: {fitting.verdict_rule(rise=True)} Each says beside it what "
             "val/acc does against the best width's (paired by seed; within two standard "
             "errors is *within noise*). Verdicts by size read the "
@@ -281,15 +289,13 @@ class Capacity(Study):
             "two curves: the widths on the same images, the training-set sizes at the same "
             "width."])
 
-    def failure_note(self, plan: Plan) -> list[str]:
+    def failure_note(self) -> list[str]:
         """The seeds left out as optimisation failures, with their train/acc."""
         if not self.failures:
             return []
-        members = {m.name: m for m in plan.members}
         listed = "; ".join(
-            f"{name} seed {seed} (train/acc {accuracy:.3f}; at most "
-            f"{chance_bound(members[name]):.3f} counts as chance)"
-            for name, seeds in self.failures.items() for seed, accuracy in seeds)
+            f"{name} seed {seed} (train/acc {accuracy:.3f}; at most {bound:.3f} counts as "
+            "chance)" for name, seeds in self.failures.items() for seed, accuracy, bound in seeds)
         count = sum(len(seeds) for seeds in self.failures.values())
         return [f"**Failed to train** ({count} seed{'s' * (count > 1)}): {listed}. A seed whose "
                 f"train/acc is within {FAILED_WITHIN_SE} binomial standard errors of chance "
@@ -352,7 +358,7 @@ class Capacity(Study):
                        f"{widths[0].config.trainer.max_epochs} epochs each; mean ± se over "
                        f"{seeds} seeds (failed seeds left out). val/loss is lowest at "
                        f"{width(best)}; the widest's val/acc is {accuracy} that width's "
-                       f"(paired {change:+.3f} ± {se:.2g})")
+                       f"(paired {change:+.3f} ± {se:.2g}){one_seed(se)}")
             figure = against(widths, width, "hidden units", done, val_alone=True)
             figures.append(report.Figure("width", caption, figure))
         sizes = sorted((m for m in sweep(plan, *SIZE) if m.name in done), key=train_size)
