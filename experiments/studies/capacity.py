@@ -359,7 +359,7 @@ class Capacity(Study):
                        f"{seeds} seeds (failed seeds left out). val/loss is lowest at "
                        f"{width(best)}; the widest's val/acc is {accuracy} that width's "
                        f"(paired {change:+.3f} ± {se:.2g}){one_seed(se)}")
-            figure = against(widths, width, "hidden units", done, val_alone=True)
+            figure = against(widths, width, "hidden units (log scale)", done, val_alone=True)
             figures.append(report.Figure("width", caption, figure))
         sizes = sorted((m for m in sweep(plan, *SIZE) if m.name in done), key=train_size)
         if len(sizes) >= 2:
@@ -367,7 +367,7 @@ class Capacity(Study):
                        f"the training images ({pixels(sizes[0])}), "
                        f"{width(sizes[0])} hidden units, {budget(sizes, merged)}; "
                        f"mean ± se over {seeds} seeds")
-            figure = against(sizes, train_size, "training images", done)
+            figure = against(sizes, train_size, "training images (log scale)", done)
             figures.append(report.Figure("learning_curve", caption, figure))
         return figures
 
@@ -423,7 +423,8 @@ def against(members: list[Member], x_of, label: str, done: dict[str, dict],
         ax.set_xticks(x, [str(v) for v in x], minor=False)
         ax.minorticks_off()
         ax.set_xlabel(label)
-        ax.set_ylabel({"loss": "final loss", "val": "final val/loss (linear)",
+        ax.set_ylabel({"loss": "final cross-entropy (log scale)",
+                       "val": "final validation cross-entropy (linear)",
                        "acc": "final accuracy"}[panel])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
