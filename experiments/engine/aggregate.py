@@ -12,6 +12,7 @@ the difference. Within it, the words are *within noise*, never an explanation.
 
 import math
 import statistics
+from collections.abc import Callable
 
 from experiments.engine.plan import SEED_SEPARATOR
 
@@ -30,6 +31,12 @@ def apart(a: float, a_se: float, b: float, b_se: float) -> bool:
     of their difference, √(a_se² + b_se²). Without an error bar (one seed: NaN) nothing is
     apart."""
     return beyond_noise(a - b, math.hypot(a_se, b_se))
+
+
+def per_seed(result: dict, value: Callable[[dict], float]) -> dict[str, float]:
+    """seed -> value(its metrics), over a merged result's completed seeds: what pairs."""
+    return {run["member"].partition(SEED_SEPARATOR)[2]: value(run["metrics"])
+            for run in result.get("runs", [result]) if run["status"] == "completed"}
 
 
 def paired_difference(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:

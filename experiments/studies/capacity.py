@@ -85,16 +85,12 @@ def steps(member: Member, epochs: int | None = None) -> int:
     return epochs * math.ceil(train_size(member) / data.batch_size)
 
 
-def per_seed(result: dict, value) -> dict[str, float]:
-    """seed -> value(metrics) of a merged result's completed seeds."""
-    return {run["member"].partition(",seed=")[2]: value(run["metrics"])
-            for run in result.get("runs", [result]) if run["status"] == "completed"}
 
-
-def paired(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
-    """Mean and standard error of a − b over the seeds both have: paired, as a seed is the
-    same training draw and validation split in every member."""
-    return aggregate.paired_difference(a, b)
+def paired(a: dict, b: dict, value) -> tuple[float, float]:
+    """Mean and standard error of value(a) − value(b) over the seeds both merged results
+    have: paired, as a seed is the same training draw and validation split in every
+    member."""
+    return aggregate.paired_difference(aggregate.per_seed(a, value), aggregate.per_seed(b, value))
 
 
 def val_loss(metrics: dict) -> float:
@@ -152,8 +148,7 @@ class Capacity(Study):
             best = min(widths, key=lambda m: merged[m.name]["metrics"]["val/loss"])
             for member in widths:
                 if member is not best and "verdict by width" in columns.get(member.name, {}):
-                    change, se = paired(per_seed(merged[member.name], val_acc),
-                                        per_seed(merged[best.name], val_acc))
+                    change, se = paired(merged[member.name], merged[best.name], val_acc)
                     columns[member.name]["verdict by width"] += "; val/acc " + direction(
                         change, se, "above", "below", "within noise of") + " the best width's" \
                         + one_seed(se)
@@ -169,10 +164,8 @@ class Capacity(Study):
     def headline(best: Member, widest: Member, merged: dict) -> dict:
         """The width curve's result for summary.json: the width where val/loss is lowest,
         and how far above it the widest's val/loss and val/acc are (paired by seed)."""
-        rise, rise_se = paired(per_seed(merged[widest.name], val_loss),
-                               per_seed(merged[best.name], val_loss))
-        acc, acc_se = paired(per_seed(merged[widest.name], val_acc),
-                             per_seed(merged[best.name], val_acc))
+        rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
+        acc, acc_se = paired(merged[widest.name], merged[best.name], val_acc)
         return dict(zip(HEADLINE, (width(best), rise, rise_se, acc, acc_se), strict=True))
 
     def table(self, plan: Plan, results: list[dict]) -> list[dict]:
@@ -189,11 +182,12 @@ class Capacity(Study):
             parts.append(self.width_sentence(widths, merged, done))
         sizes = sorted((m for m in sweep(plan, *SIZE) if m.name in done), key=train_size)
         if len(sizes) >= 2:
-            gaps = {m.name: per_seed(merged[m.name], gap) for m in sizes}
+            gaps = {m.name: aggregate.per_seed(merged[m.name], gap) for m in sizes}
             shown_gaps = ", ".join(
                 f"{pm(*aggregate.mean_se(list(gaps[m.name].values())))} ({train_size(m)})"
                 for m in sizes)
-            shrink, shrink_se = paired(gaps[sizes[0].name], gaps[sizes[-1].name])
+            shrink, shrink_se = aggregate.paired_difference(gaps[sizes[0].name],
+                                                            gaps[sizes[-1].name])
             if shrink_se != shrink_se:  # one seed
                 trend = "shrinks (1 seed)" if shrink > 0 else "does not shrink (1 seed)"
             else:
@@ -223,8 +217,7 @@ class Capacity(Study):
         else:
             start += (f"is lowest at the narrowest, {width(best)} hidden units "
                       f"({shown(done[best.name], 'val/loss')})")
-        rise, rise_se = paired(per_seed(merged[widest.name], val_loss),
-                               per_seed(merged[best.name], val_loss))
+        rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
         above = f"{rise / done[best.name]['val/loss']:+.0%} against the minimum"
         if rise_se != rise_se:  # one seed: no error bar to judge the rise by
             above += " (1 seed)"
@@ -246,20 +239,19 @@ class Capacity(Study):
                         ) -> str:
         """What the widest's val/acc does against the loss-optimal width's: cross-entropy
         also counts how sure a wrong answer is, so the two can part."""
-        change, se = paired(per_seed(merged[widest.name], val_acc),
-                            per_seed(merged[best.name], val_acc))
+        change, se = paired(merged[widest.name], merged[best.name], val_acc)
         both = (f"{shown(done[widest.name], 'val/acc')} at {width(widest)} against "
                 f"{shown(done[best.name], 'val/acc')} at {width(best)}; paired "
                 f"{change:+.3f} ± {se:.2g}")
         if se != se:
             return f"; its val/acc is {both} (1 seed)"
-        if change < -2 * se:
+        if not aggregate.beyond_noise(change, se):
+            return f"; its val/acc is within noise of the minimum's ({both})"
+        if change < 0:
             return f", and its val/acc is lower too ({both})"
-        if aggregate.beyond_noise(change, se):
-            return (f", while its val/acc is higher ({both}): by accuracy it is the better "
-                    "net, and the loss rises because its mistakes are confident, not because "
-                    "there are more of them")
-        return f"; its val/acc is within noise of the minimum's ({both})"
+        return (f", while its val/acc is higher ({both}): by accuracy it is the better "
+                "net, and the loss rises because its mistakes are confident, not because "
+                "there are more of them")
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         setup = []
@@ -316,8 +308,7 @@ class Capacity(Study):
         if not low < top < len(widths) - 1:
             return []
         peak, widest = widths[top], widths[-1]
-        fall, se = paired(per_seed(merged[peak.name], val_loss),
-                          per_seed(merged[widest.name], val_loss))
+        fall, se = paired(merged[peak.name], merged[widest.name], val_loss)
         where = (f"val/loss is highest at {width(peak)} hidden units "
                  f"({shown(merged[peak.name]['metrics'], 'val/loss')})")
         if aggregate.beyond_noise(fall, se):
@@ -349,8 +340,7 @@ class Capacity(Study):
         widths = sorted((m for m in sweep(plan, *WIDTH) if m.name in done), key=width)
         if len(widths) >= 2:
             best = min(widths, key=lambda m: done[m.name]["val/loss"])
-            change, se = paired(per_seed(merged[widths[-1].name], val_acc),
-                                per_seed(merged[best.name], val_acc))
+            change, se = paired(merged[widths[-1].name], merged[best.name], val_acc)
             accuracy = direction(change, se, "higher than", "lower than", "within noise of")
             caption = (f"Model capacity: final train and validation loss (log; val/loss alone "
                        "on a linear scale in the middle, its minimum starred) and accuracy "

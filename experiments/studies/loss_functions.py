@@ -2,13 +2,14 @@
 linear fit per loss through labels with gross outliers (the members, l2 / l1 / huber)."""
 
 import itertools
+from operator import itemgetter
 
 import torch
 from matplotlib.figure import Figure
 from torch.func import grad, vmap
 
 from experiments.engine import aggregate, report
-from experiments.engine.plan import SEED_SEPARATOR, Plan
+from experiments.engine.plan import Plan
 from experiments.studies.regression import RegressionStudy
 from modules import losses
 
@@ -26,16 +27,10 @@ def ordered(results: list[dict], key: str) -> str:
     by = sorted((r for r in results if key in r["metrics"]), key=lambda r: r["metrics"][key])
     text = by[0]["member"] if by else ""
     for low, high in itertools.pairwise(by):
-        apart = aggregate.paired_apart(seed_values(high, key), seed_values(low, key))
+        apart = aggregate.paired_apart(aggregate.per_seed(high, itemgetter(key)),
+                                       aggregate.per_seed(low, itemgetter(key)))
         text += f" {'<' if apart else '≈'} {high['member']}"
     return text
-
-
-def seed_values(result: dict, key: str) -> dict[str, float]:
-    """seed -> key of a merged result's completed seeds."""
-    return {run["member"].partition(SEED_SEPARATOR)[2]: run["metrics"][key]
-            for run in result.get("runs", [result])
-            if run["status"] == "completed" and key in run["metrics"]}
 
 
 class LossFunctions(RegressionStudy):
