@@ -47,7 +47,10 @@ def describe(plan: Plan) -> str:
     for key in ("model", "data", "study"):
         if base.get(key) is not None:
             lines += settings(key, base[key]) + [""]
-    lines += [f"members: {', '.join(m.name for m in plan.members)}", ""]
+    names = list(dict.fromkeys(m.base_name for m in plan.members))  # each once, not per seed
+    seeds = len(plan.members) // len(names) if names else 0
+    each = f" ({seeds} seeds each)" if seeds > 1 else ""
+    lines += [f"members: {', '.join(names)}{each}", ""]
     lightning_defaults = inspect.signature(L.Trainer).parameters
     changed = {k: v for k, v in vars(base.trainer).items() if v != lightning_defaults[k].default}
     lines += [
