@@ -64,28 +64,37 @@ class LinearRegressionData(SyntheticData):
 
     `outliers` is the share of labels with a gross error on top, a seeded offset between
     +10 and +20 (a sensor reading far too high): the data of the loss-functions chapter.
+    With `clean_eval` only the training labels have them: val and test score a fit against
+    the clean relation it should recover.
     """
 
     def __init__(self, w: Sequence[float] = (2.0, -3.4), b: float = 4.2, noise: float = 0.01,
-                 outliers: float = 0.0, num_train: int = 1000, num_val: int = 1000,
-                 num_test: int = 0, batch_size: int = 10, seed: int = 0):
+                 outliers: float = 0.0, clean_eval: bool = False, num_train: int = 1000,
+                 num_val: int = 1000, num_test: int = 0, batch_size: int = 10, seed: int = 0):
         super().__init__(num_train, num_val, num_test, batch_size, seed)
         check_arg("len(w)", len(w), 1)
         check_arg("noise", noise, 0)
         check_arg("outliers", outliers, 0, 1)
         self.true_w = torch.tensor(w, dtype=torch.float32)
         self.true_b = float(b)
-        self.noise, self.outliers = noise, outliers
+        self.noise, self.outliers, self.clean_eval = noise, outliers, clean_eval
         self.num_inputs = len(w)
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def generate(self, n: int, generator: torch.Generator,
+                 outliers: float | None = None) -> tuple[Tensor, Tensor]:
         X = torch.randn(n, self.num_inputs, generator=generator)
         noise = torch.randn(n, 1, generator=generator) * self.noise
         y = X @ self.true_w.reshape(-1, 1) + self.true_b + noise
         # Drawn after X and noise, so the clean part of the data does not depend on it.
-        gross = torch.rand(n, 1, generator=generator) < self.outliers
+        share = self.outliers if outliers is None else outliers
+        gross = torch.rand(n, 1, generator=generator) < share
         y += gross * (10 + 10 * torch.rand(n, 1, generator=generator))
         return X, y
+
+    def load_splits(self) -> dict[str, TensorSplit]:
+        return {name: TensorSplit(*self.generate(
+                    n, generator, 0.0 if self.clean_eval and name != "train" else None))
+                for name, (n, generator) in self.streams().items()}
 
 
 class HighDimensionalData(LinearRegressionData):

@@ -48,7 +48,7 @@ def test_describe_reads_the_plan_it_is_given(tmp_path):
     text = describe(planned)
     assert text.startswith("usage: python experiments/run.py loss_functions")
     assert "data: datamodules.LinearRegressionData" in text and "--data.outliers" in text
-    assert "members: l2, l1, huber" in text
+    assert "members: l2 ×5, l1 ×5, huber ×5" in text
 
 
 @pytest.mark.parametrize("annotation, name", [

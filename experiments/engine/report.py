@@ -60,6 +60,7 @@ def rows(plan: Plan, results: list[dict], columns: dict[str, dict] | None = None
             "status": r["status"],
             **varying.get(r["member"], {}),
             "epochs": r["epochs"],
+            **({"epochs_se": r["epochs_se"]} if "epochs_se" in r else {}),
             "seeds": r.get("seeds", 1),
             **{k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))},
             **columns.get(r["member"], {}),

@@ -15,7 +15,7 @@ import math
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import apart, difference, mean_se
+from experiments.engine.aggregate import beyond_noise, difference, mean_se
 from experiments.engine.figures import band, curves_figure, read_curves
 from experiments.engine.headline import Headline, beside_the_book, metric
 from experiments.engine.plan import Member, Plan
@@ -49,7 +49,7 @@ def gap(result: dict) -> tuple[float, float]:
 
 
 def effect(d: float, se: float, higher_is_better: bool = True) -> str:
-    if not apart(d, se):
+    if not beyond_noise(d, se):
         return "within noise"
     return "helps" if (d > 0) == higher_is_better else "hurts"
 

@@ -6,7 +6,7 @@ misclassified test images."""
 from itertools import combinations
 
 from experiments.engine import report
-from experiments.engine.aggregate import apart, difference
+from experiments.engine.aggregate import beyond_noise, difference
 from experiments.engine.figures import confusion_figure, misclassified_figure
 from experiments.engine.headline import Headline, beside_the_book, metric
 from experiments.engine.plan import Member, Plan
@@ -30,7 +30,7 @@ def comparisons(results: list[dict], names: list[str], key: str = "test/acc") ->
     for a, b in combinations([n for n in names if key in by_name.get(n, {}).get("metrics", {})],
                              2):
         d, se = difference(by_name[a], by_name[b], key)
-        if apart(d, se):
+        if beyond_noise(d, se):
             better, worse = (a, b) if d > 0 else (b, a)
             said.append(f"{better} beats {worse} by {abs(d):.3f} ± {se:.2g}")
         else:

@@ -149,6 +149,10 @@ class KFold(RegressionStudy):
         return [report.Figure("validation_curve", caption, figure)]
 
 
+# The words on the axis of a candidate setting, where its key alone would not say it.
+AXIS_WORDS = {"data.degree": fitting.DEGREE_AXIS}
+
+
 def standard_error(values: list[float]) -> float:
     return mean_se(values)[1] if len(values) > 1 else 0.0
 
@@ -182,7 +186,7 @@ def validation_curve(scores: dict[str, dict[str, list[float]]],
     ax.set_yscale("log")
     if numeric:
         ax.set_xticks(x)
-        ax.set_xlabel(varying[0])
+        ax.set_xlabel(AXIS_WORDS.get(varying[0], report.short_name(varying[0])))
     else:
         ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("final loss (½·MSE)")

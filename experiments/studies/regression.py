@@ -2,9 +2,13 @@
 w and b are from it (`w_err`, `b_err` in metrics.json)."""
 
 import lightning as L
+from matplotlib.figure import Figure
 
+from experiments.engine import report
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study
+
+MAX_DRAWN_INPUTS = 4  # a scatter per input reads for a few inputs, not for 200
 
 
 def truth_errors(model: L.LightningModule, data: L.LightningDataModule) -> dict:
@@ -34,3 +38,30 @@ class RegressionStudy(Study):
             + (f", b_err {r['metrics']['b_err']:.2g}" if "b_err" in r["metrics"] else "")
             for r in known)
         return f"Largest error of the learned w and b against the truth: {errors}."
+
+    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+        """The synthetic data as d2l 3.3 shows it: the labels against each input."""
+        _, data, _ = plan.instantiate(plan.members[0])
+        if not hasattr(data, "true_w") or len(data.true_w) > MAX_DRAWN_INPUTS:
+            return []
+        data.setup()
+        X, y = data.splits["train"].tensors
+        caption = (f"The synthetic training data as d2l 3.3 draws it: the label y against "
+                   f"each input, {len(X)} examples of y = Xw + b + noise (σ = {data.noise:g}), "
+                   "seed 0")
+        return [report.Figure("data", caption, data_figure(X, y[:, 0], data))]
+
+
+def data_figure(X, y, data) -> Figure:
+    """One scatter per input xⱼ: y against xⱼ, the other inputs' part left in (the
+    spread around the slope wⱼ)."""
+    inputs = X.shape[1]
+    figure = Figure(figsize=(4.8 * inputs, 3.8), layout="constrained")
+    for j, ax in enumerate(figure.subplots(1, inputs, squeeze=False)[0]):
+        ax.scatter(X[:, j], y, s=3, alpha=0.6)
+        ax.set_xlabel(f"input x{'₁₂₃₄'[j]}")
+        ax.set_ylabel("label y")
+        ax.set_title(f"true w{'₁₂₃₄'[j]} = {data.true_w[j].item():g}, b = {data.true_b:g}",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+    return figure
