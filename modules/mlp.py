@@ -37,8 +37,11 @@ class MLPScratch(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         H = X.reshape(-1, self.num_inputs)  # (batch, num_inputs)
-        for W, b, rate in zip(self.Ws[:-1], self.bs[:-1], self.dropout, strict=True):
-            H = self.activation(H @ W + b)
+        # Indexed, never sliced: a slice of a ParameterList wraps each entry in a new
+        # Parameter, which under torch.func.functional_call (a group's vmap) would cut the
+        # swapped-in weights out of the graph.
+        for i, rate in enumerate(self.dropout):
+            H = self.activation(H @ self.Ws[i] + self.bs[i])
             if self.training and rate > 0:
                 H = dropout_layer(H, rate)
         return H @ self.Ws[-1] + self.bs[-1]  # (batch, num_outputs) logits

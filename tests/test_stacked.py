@@ -110,6 +110,19 @@ def test_scratch_members_run_their_own_forward_under_vmap_and_match_one_by_one()
     assert_same(group, one_by_one(polynomial_members(scratch), **args))
 
 
+def test_scratch_mlps_train_every_layer_under_vmap_and_match_one_by_one():
+    # The book's scratch MLP keeps its weights in ParameterLists: under functional_call each
+    # hidden layer's weights must be the group's, or only the output layer would learn.
+    def members():
+        return [build(seed, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8, 8], lr=0.5,
+                                      sigma=0.5, style="scratch"),
+                      XORPoints, dict(num_train=80, batch_size=10)) for seed in (0, 1, 2)]
+
+    group = stacked(members(), max_epochs=4)
+    assert group.layers is None
+    assert_same(group, one_by_one(members(), max_epochs=4))
+
+
 def test_kfold_members_differing_in_fold_match_one_by_one():
     folds = [{"data": {"fold": k, "num_folds": 5}} for k in range(5)]
     args = dict(max_epochs=8, check_val_every_n_epoch=4)
