@@ -152,12 +152,14 @@ class Dropout(FashionStudy):
             return ""
         said = [f"{name} {effect(d, se)} ({d:+.3f} ± {se:.2g})"
                 for name, (d, se) in effects.items()]
-        return ("Tested against none (test/acc, paired by seed): " + "; ".join(said) + ".")
+        among = comparisons(results, [n for n in REGULARISERS[1:] if n in effects])
+        return ("Tested against none (test/acc, paired by seed): " + "; ".join(said) + "."
+                + (f" Among them, {among[0].lower()}{among[1:]}" if among else ""))
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        sentences = (beside_the_books(plan, results), comparisons(results, self.compared),
-                     self.sweep_sentence(results), self.regulariser_sentence(results),
-                     split_note(plan))
+        sentences = (beside_the_books(plan, results), split_note(plan),
+                     comparisons(results, self.compared), self.sweep_sentence(results),
+                     self.regulariser_sentence(results))
         return " ".join(s for s in sentences if s)
 
     def headline(self, plan: Plan, results: list[dict]) -> Headline:
@@ -208,7 +210,10 @@ class Dropout(FashionStudy):
             "against none, paired by seed, called only beyond two standard errors):", "",
             *report.table(rows, columns), "",
             "The rate and λ were chosen on validation (lowest mean val/loss in each sweep); "
-            "the sweeps' members are not scored on the test split."])
+            "the sweeps' members are not scored on the test split. train/* is scored on the "
+            "labels the net trains on, a fifth of them wrong, and val/* and test/* on true "
+            "labels: a net that stops memorising the wrong labels has a higher train loss "
+            "than validation loss, so a regulariser's gap can be below zero."])
 
     # -- figures --------------------------------------------------------------------------
 
@@ -225,8 +230,9 @@ class Dropout(FashionStudy):
         done = {r: by_name[rate_name(r)] for r in self.rates if rate_name(r) in by_name}
         if len(done) > 1:
             caption = ("The dropout-rate sweep on the setup that overfits: train (scored "
-                       "like val) and validation loss and accuracy against the rate, mean ± "
-                       "standard error over seeds; the dotted line is validation's choice")
+                       "like val, on its labels, a fifth of them wrong) and validation (true "
+                       "labels) loss and accuracy against the rate, mean ± standard error over "
+                       "seeds; the dotted line is validation's choice")
             figures.append(report.Figure("rates", caption,
                                          rate_figure(done, self.choices(results)[0])))
         finals = {name: by_name[name] for name in REGULARISERS if name in by_name}
