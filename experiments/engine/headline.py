@@ -48,12 +48,13 @@ def beside_the_book(book: tuple, results: list[dict]) -> tuple[str, str]:
 
 def count_verdicts(columns: dict[str, dict]) -> str:
     """`by width: 2 underfitting, 3 good fit`: each verdict column's verdicts counted
-    apart, since each column judges one setup's members among themselves."""
+    apart, since each column judges one setup's members among themselves (a verdict's
+    first clause: `overfitting; val/acc above the best's` counts as overfitting)."""
     counts: dict[str, Counter] = {}
     for own in columns.values():
         for key, value in own.items():
             if "verdict" in key and value:
-                counts.setdefault(key, Counter())[value] += 1
+                counts.setdefault(key, Counter())[value.partition(";")[0]] += 1
     return "; ".join(
         f"{key.removeprefix('verdict').strip()}: " * (key != "verdict")
         + ", ".join(f"{n} {verdict}" for verdict, n in counter.most_common())

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from datamodules import FashionMNISTDataModule
 from experiments.engine import aggregate, report
 from experiments.engine.figures import curves_figure
+from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
 from experiments.engine.study import Study, sweep
 from experiments.studies import fitting
@@ -152,8 +153,8 @@ class Capacity(Study):
                     columns[member.name]["verdict by width"] += "; val/acc " + direction(
                         change, se, "above", "below", "within noise of") + " the best width's" \
                         + one_seed(se)
-            columns.setdefault(widths[-1].name, {}).update(self.headline(best, widths[-1],
-                                                                          merged))
+            columns.setdefault(widths[-1].name, {}).update(
+                self.width_result(best, widths[-1], merged))
         if self.failures:
             for result in results:
                 columns.setdefault(result["member"], {})["failed seeds"] = len(
@@ -161,12 +162,34 @@ class Capacity(Study):
         return columns
 
     @staticmethod
-    def headline(best: Member, widest: Member, merged: dict) -> dict:
+    def width_result(best: Member, widest: Member, merged: dict) -> dict:
         """The width curve's result for summary.json: the width where val/loss is lowest,
         and how far above it the widest's val/loss and val/acc are (paired by seed)."""
         rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
         acc, acc_se = paired(merged[widest.name], merged[best.name], val_acc)
         return dict(zip(HEADLINE, (width(best), rise, rise_se, acc, acc_se), strict=True))
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """The width curve's result: where val/loss is lowest, and the widest's rise above
+        it in val/loss and val/acc (paired by seed), beside how many seeds failed."""
+        widest = next((c for c in self.columns(plan, results).values() if HEADLINE[0] in c),
+                      None)
+        if widest is None:
+            return Headline("–")
+        best, rise, rise_se, acc, acc_se = (widest[key] for key in HEADLINE)
+        failed = sum(len(seeds) for seeds in self.failures.values())
+        ours = (f"val/loss lowest at width {best}" + (
+            f"; the widest {rise:+.3g} ± {rise_se:.2g} above it, its val/acc {acc:+.3f} ± "
+            f"{acc_se:.2g} (paired by seed)" if rise or rise_se else ", the widest")
+            + (f"; {failed} seed{'s' * (failed > 1)} failed to train, left out"
+               if failed else ""))
+        loss_rises = aggregate.beyond_noise(rise, rise_se) and rise > 0
+        return Headline(ours, takeaway=(
+            "wide nets memorise the wrong labels: val loss rises past the minimum"
+            if loss_rises else "val loss does not rise beyond noise past its minimum")
+            + (", while val accuracy " + direction(acc, acc_se, "rises", "falls",
+                                                    "stays within noise")),
+            verdicts=count_verdicts(self.columns(plan, results)))
 
     def table(self, plan: Plan, results: list[dict]) -> list[dict]:
         hidden = (*UNSHOWN, *HEADLINE)

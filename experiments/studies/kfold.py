@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from experiments.engine import report
 from experiments.engine.aggregate import mean_se
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
@@ -97,6 +98,21 @@ class KFold(RegressionStudy):
                 f"{standard_error(scores[chosen]['val']):.2g} over the folds; the lowest "
                 f"mean is {best}'s, {mean[best]:.3g} ± {standard_error(scores[best]['val']):.2g})"
                 f"{tested}.")
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        scores = self.scores(results)
+        if not scores:
+            return Headline("–")
+        chosen = self.choose(scores)
+        final = next((r for r in results if r["member"] == f"final,{chosen}"), None)
+        noise = plan.members[0].config.data.init_args.noise
+        tested = (f"; refitted, test/loss {final['metrics']['test/loss']:.3g} (noise floor "
+                  f"½σ² = {noise**2 / 2:.3g})" if final and "test/loss" in final["metrics"]
+                  else "")
+        return Headline(f"{self.num_folds}-fold CV chooses {chosen} of {len(scores)} "
+                        f"candidates{tested}", takeaway=(
+                            "cross-validation on the training data alone finds the degree of "
+                            "the truth; the test split only scores the refit"))
 
     def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         return []  # a closed-form fit has one epoch: no curve to draw

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch.func import grad, vmap
 
 from experiments.engine import aggregate, report
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.studies.regression import RegressionStudy
 from modules import losses
@@ -47,6 +48,15 @@ class LossFunctions(RegressionStudy):
                 f"{known[0].get('seeds', 1)} seeds is {listed}; ordered, {ordered(known, 'b_err')} "
                 f"(< beyond two standard errors, paired by seed; ≈ within noise). The slope's "
                 f"largest error w_err: {ordered(known, 'w_err')}.")
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        known = [r for r in results if "b_err" in r["metrics"]]
+        if not known:
+            return Headline("–")
+        listed = ", ".join(f"{r['member']} {shown(r['metrics'], 'b_err')}" for r in known)
+        return Headline(f"intercept error |b̂ − b| {listed} ({ordered(known, 'b_err')})",
+                        takeaway="with outliers in the training labels, L1 and Huber keep "
+                                 "to the bulk of the data; L2's mean is pulled toward them")
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         caption = ("Each loss with label y = 0 against the prediction y' in [-5, 5]: the "

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
 from experiments.engine import aggregate, report
 from experiments.engine.figures import curves_figure
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import sweep
 from experiments.studies import fitting
@@ -112,6 +113,35 @@ class Polynomial(RegressionStudy):
                     "test/loss median": statistics.median(values),
                     "test/loss geomean": math.exp(statistics.fmean(map(math.log, values)))})
         return columns
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """The book's book_normal weights beside d2l's, the verdicts of each setup apart:
+        the book's SGD members, the fits to convergence, the degree grid."""
+        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        judged = self.verdicts(plan, results)
+        grid = set(super().all_members()) - set(self.members)
+
+        def setup(name: str) -> str:
+            if name in grid:
+                return "degree grid"
+            return "book (SGD)" if name.startswith("book_") and "converged" not in name \
+                else "converged"
+
+        counts: dict[str, dict[str, int]] = {}
+        for name, verdict in judged.items():
+            kinds = counts.setdefault(setup(name), {})
+            kinds[verdict] = kinds.get(verdict, 0) + 1
+        verdicts = "; ".join(f"{where}: " + ", ".join(f"{n} {v}" for v, n in kinds.items())
+                             for where, kinds in counts.items()) or "–"
+        ours, book = "–", "–"
+        if "book_normal" in done:
+            weights = ", ".join(f"{w:.3f}" for w in mean_weights(done["book_normal"]))
+            ours = f"book_normal weights [{weights}] (mean of {done['book_normal']['seeds']} seeds)"
+            book = "book_normal weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
+        parts = [f"degree {d} {verdict_phrase(judged[m])}"
+                 for d, m in ((1, "underfit"), (3, "normal"), (19, "overfit")) if m in judged]
+        takeaway = ("fitted to convergence, " + ", ".join(parts)) if parts else ""
+        return Headline(ours, book, takeaway, verdicts)
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         done = {r["member"]: r for r in results if r["status"] == "completed"}

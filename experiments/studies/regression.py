@@ -5,6 +5,7 @@ import lightning as L
 from matplotlib.figure import Figure
 
 from experiments.engine import report
+from experiments.engine.headline import Headline, metric
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study
 
@@ -38,6 +39,25 @@ class RegressionStudy(Study):
             + (f", b_err {r['metrics']['b_err']:.2g}" if "b_err" in r["metrics"] else "")
             for r in known)
         return f"Largest error of the learned w and b against the truth: {errors}."
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """Each member's val/loss beside the noise floor ½σ² (the loss of the truth itself,
+        which no fit beats on average) and its errors in w and b."""
+        noise = plan.members[0].config.data.init_args.get("noise")
+        known = [r for r in results if "w_err" in r["metrics"] and "val/loss" in r["metrics"]]
+        if noise is None or not known:
+            return super().headline(plan, results)
+        floor = noise**2 / 2
+        ours = "; ".join(
+            f"{r['member']} val/loss {metric(r, 'val/loss')}, w_err {r['metrics']['w_err']:.2g}"
+            + (f", b_err {r['metrics']['b_err']:.2g}" if "b_err" in r["metrics"] else "")
+            for r in known)
+        ratios = [r["metrics"]["val/loss"] / floor for r in known]
+        reached = (f"the fits' val/loss is {min(ratios):.3g}–{max(ratios):.3g}× the noise "
+                   "floor: ")
+        return Headline(f"{ours}; noise floor ½σ² = {floor:.3g}", takeaway=reached + (
+            "they recover w and b, and what is left is the noise" if max(ratios) < 2 else
+            "they have not converged to the truth"))
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         """The synthetic data as d2l 3.3 shows it: the labels against each input."""

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from experiments.engine import aggregate, report
 from experiments.engine.figures import curves_figure
+from experiments.engine.headline import Headline, beside_the_book
 from experiments.engine.plan import Member, Plan
 from experiments.studies.regression import RegressionStudy, truth_errors
 
@@ -152,6 +153,21 @@ class WeightDecay(RegressionStudy):
         return later
 
     # -- what summary.md says -------------------------------------------------------------
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """The book's w_norm beside d2l's (the YAML's `book`), with the val/loss gap and
+        what it is made of in a line."""
+        ours, book = beside_the_book(plan.experiment.book, results)
+        by = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
+        if {"wd=0", "wd=3", "sigma=0,wd=0", "sigma=0,wd=3"} <= by.keys():
+            ours += (f"; val/loss {se(by['wd=0'], 'val/loss')} at λ = 0 against "
+                     f"{se(by['wd=3'], 'val/loss')} at λ = 3, from w = 0 "
+                     f"{se(by['sigma=0,wd=0'], 'val/loss')} against "
+                     f"{se(by['sigma=0,wd=3'], 'val/loss')}")
+        return Headline(ours, book, takeaway=(
+            "the book's λ = 0 / λ = 3 gap is the initial weights that 20 examples cannot "
+            "move, which decay shrinks; where decay helps, validation chooses λ and test "
+            "confirms it"))
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         return " ".join(s for s in (self.gap_sentence(plan, results),
