@@ -67,6 +67,12 @@ def check(condition: bool, message: str) -> None:
 class FitModule(L.LightningModule):
     """Trains `self.net` with `self.loss`; logs `{train,val,test}/{loss,...}` per epoch."""
 
+    # Settings in which members trained together as one group may differ (members/): what a
+    # group applies to each member on its own (the optimizer's lr and weight decay, the
+    # kind of decay) and the initial weights' scale, drawn before members are grouped. A
+    # model adds what its group's forward applies per member.
+    VARY_WITHIN_GROUP: tuple[str, ...] = ("lr", "weight_decay", "decay", "sigma")
+
     def __init__(
         self,
         lr: float,

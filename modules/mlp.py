@@ -53,7 +53,7 @@ def concise_mlp(sizes: list[int], sigma: float | None, activation: ActivationNam
     weights ~ N(0, sigma²) and zero biases when sigma is given; nn.Dropout after each
     hidden layer at its rate (`dropout`, one per hidden layer). At rate 0 the layer returns
     its input and draws nothing, and MLPs that differ in their rates alone keep the same
-    layers, so they train as one group (member_layers.py)."""
+    layers, so they train as one group (members/layers.py)."""
     layers: list[nn.Module] = [nn.Flatten()]
     for (a, b), rate in zip(pairwise(sizes[:-1]), dropout, strict=True):
         layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation](), nn.Dropout(rate)]
@@ -67,6 +67,9 @@ def concise_mlp(sizes: list[int], sigma: float | None, activation: ActivationNam
 
 class MLP(Classifier):
     """`scratch`: own parameters, relu and SGD. `concise`: nn.Sequential and torch.optim."""
+
+    # Each member's own activation and dropout rates, on its own rows (members/layers.py).
+    VARY_WITHIN_GROUP = (*Classifier.VARY_WITHIN_GROUP, "activation", "dropout")
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Stacked members (modules/stacked.py, datamodules/stacked.py) against the one-by-one path:
+"""Stacked members (members/stacked.py, members/data.py) against the one-by-one path:
 the same members trained as one group end with the same weights and metrics."""
 
 import lightning as L
@@ -8,10 +8,10 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from datamodules import FashionMNISTDataModule, PolynomialData, XORPoints
 from datamodules.batching import EpochBatches
-from datamodules.stacked import StackedBatches, StackedData
+from members.closed_form import ClosedFormGroup
+from members.data import StackedBatches, StackedData
+from members.stacked import StackedMembers
 from modules import MLP, DivergedError, LeastSquares, LinearRegression, SoftmaxRegression
-from modules.closed_form_group import ClosedFormGroup
-from modules.stacked import StackedMembers
 
 TRAINER = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, use_distributed_sampler=False,

@@ -2,7 +2,6 @@
 back from the members' event files, and for classifiers of images a confusion matrix and
 a grid of misclassified images."""
 
-import importlib
 import math
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from experiments.engine.plan import Member
+from experiments.engine.plan import Member, class_of
 from modules.least_squares import ClosedForm
 
 # What a member's loss measures, by its model's `loss` setting (classifiers: cross-entropy).
@@ -24,8 +23,7 @@ MAX_LEGEND = 12  # a sweep longer than this names its first members and its last
 def closed_form(member: Member) -> bool:
     """Whether the member's model is solved, not trained (a ClosedForm): each epoch solves
     the same weights again, so its "curve" by epoch is one value repeated."""
-    module, _, name = member.config.model.class_path.rpartition(".")
-    return issubclass(getattr(importlib.import_module(module), name), ClosedForm)
+    return issubclass(class_of(member.config.model), ClosedForm)
 
 
 def loss_unit(member: Member) -> str:

@@ -112,13 +112,20 @@ class Plan:
         return model.eval(), data
 
 
+def class_of(setting: Namespace | None) -> type | None:
+    """The class a {class_path, init_args} setting names (None for None)."""
+    if setting is None:
+        return None
+    module, _, name = setting.class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def construct(setting: Namespace | None):
     """{class_path, init_args} -> the object, as jsonargparse builds one with plain
     arguments; None stays None (an experiment without a model or data)."""
     if setting is None:
         return None
-    module, _, name = setting.class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)(**setting.init_args.as_dict())
+    return class_of(setting)(**setting.init_args.as_dict())
 
 
 def flat(settings: dict, prefix: str = "") -> dict:

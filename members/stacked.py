@@ -2,7 +2,7 @@
 
 For a tiny model a training step is bookkeeping, not arithmetic, so K members cost about
 one step each. Parameters are stacked by torch.func.stack_module_state; nets of torch.nn's
-Linear, Flatten and elementwise layers run them as batched matmuls (member_layers.py),
+Linear, Flatten and elementwise layers run them as batched matmuls (members/layers.py),
 any other net runs its own forward under vmap (PyTorch's model-ensembling recipe).
 Each member is first built as its plain FitModule, under its own seed, exactly as the
 one-by-one path builds it: the initialisations are the same by construction, and
@@ -10,7 +10,7 @@ one-by-one path builds it: the initialisations are the same by construction, and
 
 A step takes one batch per member, X (K, B, ...) and y (K, B, ...), or (1, B, ...) when
 every member sees the same examples (seeds of one dataset): those are then read once; a
-training batch carries S such steps (S, K or 1, B, ...), see datamodules/stacked.py.
+training batch carries S such steps (S, K or 1, B, ...), see members/data.py.
 The loss is the sum of the members' mean losses, so each member's gradient is its own.
 """
 
@@ -19,10 +19,10 @@ from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
+from members.group import MemberGroup
+from members.layers import MemberStreams, layers_forward, member_layers
+from members.sgd import StackedSGD
 from modules.base import FitModule, decays, epoch_seed
-from modules.member_group import MemberGroup
-from modules.member_layers import MemberStreams, layers_forward, member_layers
-from modules.stacked_sgd import StackedSGD
 
 
 class StackedMembers(MemberGroup):
