@@ -326,3 +326,24 @@ def test_reports_racing_each_other_and_a_member_write_one_consistent_summary(tmp
     ours, _ = index.headline(rows, registry.load("linear_regression").book)
     assert f"| linear_regression | 8 | {ours} |" in (tmp_path / "index.md").read_text()
     assert not list(study.glob(".*")) and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_a_run_with_other_settings_put_there_while_waiting_is_left_alone(solo, tmp_path):
+    study, theirs = tmp_path / "linear_regression", solo / "linear_regression" / "scratch"
+    other = FolderLock(study / ".scratch.lock")
+    assert other.take()
+    process = start("linear_regression", "--study.member", "scratch", *QUIET, logdir=tmp_path)
+    try:
+        assert "left to it" in process.stdout.readline()
+        assert "waiting for it" in process.stdout.readline()
+        # The other process, given --overwrite and 40 epochs, replaced the run meanwhile.
+        shutil.copytree(theirs, study / "scratch")
+    finally:
+        other.release()
+    done = finish(process)
+    assert done.returncode == 1
+    assert (f"failed: linear_regression/scratch: {study / 'scratch'}: another process put a "
+            "run with other settings there meanwhile") in done.stderr
+    assert metrics(study / "scratch") == metrics(theirs)  # theirs, untouched
+    assert writer_pids(study / "scratch") == writer_pids(theirs)

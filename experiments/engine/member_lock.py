@@ -27,7 +27,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -36,13 +35,13 @@ from pathlib import Path
 import torch.distributed
 from lightning.pytorch.utilities import rank_zero_only
 
+from experiments.engine.files import HOST
 from experiments.engine.plan import Member
 
 HEARTBEAT, STALE = 30.0, 300.0  # seconds (fallback only)
 POLL = 0.5  # seconds between tries of a waiting fallback lock
 # flock's answers that mean "not here": the file system does not lock files.
 UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
-HOST = socket.gethostname()
 
 
 def lock_path(member: Member) -> Path:

@@ -189,7 +189,8 @@ class Study:
             pending = [m for m in group if m.name not in results]
             with member_lock.claim(plan.experiment.name, pending, wait) as (mine, others):
                 held += others
-                todo = member_lock.agreed(group, unfinished(mine, results))
+                trainable = unchanged(plan, unfinished(mine, results), results)
+                todo = member_lock.agreed(group, trainable)
                 chosen = {m.name for m in todo} | {m.name for m in others}
                 for member in group:  # under DDP, those rank 0 found finished meanwhile
                     if member.name not in results and member.name not in chosen:
@@ -334,6 +335,22 @@ def unfinished(members: list[Member], results: dict[str, dict]) -> list[Member]:
         else:
             results[member.name] = done
     return pending
+
+
+def unchanged(plan: Plan, members: list[Member], results: dict[str, dict]) -> list[Member]:
+    """The members whose folders hold no run with other settings (check_folders found none
+    at the start, but another process may have put one there since): the others fail,
+    unless --overwrite."""
+    kept = []
+    for member in members:
+        if plan.overwrite or not changed_settings(member):
+            kept.append(member)
+        else:
+            results[member.name] = runner.member_result(
+                plan, member, "failed", f"{member.folder}: another process put a run with other "
+                "settings there meanwhile; use --overwrite to replace it, or another --logdir",
+                0, time.perf_counter(), {})
+    return kept
 
 
 def group_label(group: list) -> str:
