@@ -9,10 +9,11 @@ The lock is `fcntl.flock` on `<experiment>/.<member>.lock`, beside the member's 
 `--overwrite` can move the folder away while the lock stays put). The kernel releases a
 flock when its process dies, SIGKILL included, so a killed holder never leaves a member
 locked. On NFS, Linux clients carry flock to the server as a POSIX lock (NLM for v3, the
-protocol itself for v4), so tasks on different nodes exclude each other too; file systems
-that refuse flock (ENOLCK, EOPNOTSUPP: NFS mounted `nolock` on some kernels, some FUSE
-ones) get the fallback. Where flock is accepted but only binds one node (NFS
-`local_lock=all`, Lustre `localflock`), nothing can tell: set FITLAB_LOCKS=files there.
+protocol itself for v4), so tasks on different nodes exclude each other too. Where flock
+is refused (ENOSYS: Lustre mounted without `flock`; ENOLCK: NFSv3 without a lock daemon;
+some FUSE file systems) the fallback below takes over. Where it is accepted but binds one
+node alone (NFS mounted `nolock` or `local_lock=all`, Lustre `localflock`), nothing can
+tell: set FITLAB_LOCKS=files there.
 
 The fallback, a lock file created with O_EXCL, holds `pid host`; its holder touches it
 every HEARTBEAT seconds. It is stale, and taken over, when its pid is gone on this host,
