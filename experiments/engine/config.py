@@ -203,6 +203,7 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
                 trainers[settings] = build_trainer(result, [member], member.checkpoint,
                                                    trainer_args, study.callbacks())
             check_together(study, model, data, trainers[settings], options)
+            result.world_size = max(result.world_size, trainers[settings].world_size)
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None

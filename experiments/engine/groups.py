@@ -72,7 +72,8 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
     """Train the members as one run (`announce()` once that is sure); return (and write)
     each one's metrics.json. None when they cannot train as one (a rule of their own:
     the perceptron; Adam; splits of unequal sizes; --trainer.callbacks other than one
-    EarlyStopping): they then train one by one."""
+    EarlyStopping): they then train one by one. The caller holds every member (as for
+    runner.run_member)."""
     started = time.perf_counter()
     first = plan.instantiate(members[0])
     # Callbacks watch one run's logged values; a group logs each member's apart, and keeps

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import registry
+from experiments.engine import member_lock, registry
 from experiments.engine.files import write_atomically
 from experiments.engine.headline import Headline, read_headline
 
@@ -21,7 +21,13 @@ def main_figure(summary_md: Path) -> str:
 
 @rank_zero_only
 def write_index(logdir: Path) -> Path | None:
-    """runs/index.md over every experiment folder with a summary.json, in course order."""
+    """runs/index.md over every experiment folder with a summary.json, in course order:
+    one process at a time, so the last to write read the newest summaries."""
+    with member_lock.study_files(logdir):
+        return index_of(logdir)
+
+
+def index_of(logdir: Path) -> Path | None:
     names = [n for n in registry.names() if (logdir / n / "summary.json").exists()]
     if not names:
         return None
@@ -33,10 +39,11 @@ def write_index(logdir: Path) -> Path | None:
              "|---|---|---|---|---|---|---|"]
     for name in names:
         experiment = registry.load(name)
-        found = read_headline(logdir / name) or Headline(
-            "– (made before headlines: `--study.report_only true` writes one)")
-        figure = main_figure(logdir / name / "summary.md") if (
-            logdir / name / "summary.md").exists() else ""
+        with member_lock.study_files(logdir / name):  # its files as one process wrote them
+            found = read_headline(logdir / name) or Headline(
+                "– (made before headlines: `--study.report_only true` writes one)")
+            figure = main_figure(logdir / name / "summary.md") if (
+                logdir / name / "summary.md").exists() else ""
         links = f"[summary]({name}/summary.md)"
         if figure:
             links += f" · [{figure.removesuffix('.png')}]({name}/{figure})"

@@ -76,6 +76,7 @@ class Plan:
     overwrite: bool
     base: Namespace  # the experiment's settings before any member's overrides
     members: list[Member]
+    world_size: int = 1  # processes training each member (DDP's ranks)
 
     def seeded(self, member: Member, seeds: int, seed_data: bool) -> list[Member]:
         """The member's runs, one per seed (the member itself when seeds is 1).

@@ -14,7 +14,7 @@ from datetime import timedelta
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure as MplFigure
 
-from experiments.engine import board, drawing
+from experiments.engine import board, drawing, member_lock
 from experiments.engine.files import write_atomically
 from experiments.engine.plan import Member, Plan
 
@@ -246,9 +246,14 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     classifies = any("val/acc" in r["metrics"] for r in results)
 
     def write_figures(images: dict[str, bytes]) -> None:
-        for name, image in images.items():
-            write_atomically(folder / f"{name}.png", image)
-        board.write_study(folder, experiment.name, members, classifies, images, text)
+        # Drawn in the background, they come once the summary's lock was let go: take it
+        # again, and leave them out if a later summary replaced this one (its own are due).
+        with member_lock.study_files(folder):
+            if (folder / "summary.md").read_text() != text:
+                return
+            for name, image in images.items():
+                write_atomically(folder / f"{name}.png", image)
+            board.write_study(folder, experiment.name, members, classifies, images, text)
 
     drawing.when_drawn({f.name: f.figure for f in figures}, write_figures, experiment.name)
     print()
