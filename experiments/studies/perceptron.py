@@ -10,22 +10,16 @@ from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 
 
-class TheoremBound(L.Callback):
-    """Logs the data's (r² + 1) / ρ², where it knows it, as `bound` beside the model's
-    `updates`: the experiment is the one place that sees both the model and the data."""
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        bound = getattr(trainer.datamodule, "bound", None)
-        if bound is not None:
-            pl_module.log("bound", float(bound))
-
-
 class PerceptronStudy(Study):
     one_process = ("the perceptron updates after each misclassified point, and each rank "
                    "would update apart from the others")
 
-    def callbacks(self) -> list[L.Callback]:
-        return [TheoremBound()]
+    def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
+        """The data's (r² + 1) / ρ², where it knows it, as `bound` beside the model's
+        `updates` (TensorBoard: perceptron/bound, perceptron/updates): the experiment is
+        the one place that sees both the model and the data."""
+        bound = getattr(data, "bound", None)
+        return {} if bound is None else {"bound": float(bound)}
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         parts = []
