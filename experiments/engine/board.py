@@ -199,7 +199,8 @@ def write_means(folder: Path, experiment: str, results: list[dict]) -> None:
     shutil.rmtree(folder / MEANS, ignore_errors=True)
     digits = len(str(len(results)))
     for place, result in enumerate(results, start=1):
-        curves = [read_curves(folder / run) for run in seed_runs(result)]
+        curves = [read_curves(folder / run) for run in seed_runs(result)
+                  if (folder / run).is_dir()]
         name = f"{place:0{digits}d} {result['member']}"
         with SummaryWriter(log_dir=str(folder / MEANS / name)) as writer:
             for tag, by_step in mean_curves(curves).items():

@@ -23,24 +23,29 @@ def run_name(folder: Path, logdir: Path) -> str:
     return folder.relative_to(logdir).as_posix()  # the logdir itself is TensorBoard's `.`
 
 
-def selection(logdir: Path) -> tuple[str, int, str]:
-    """The run filter (a JavaScript regex), how many runs it selects, and what it leaves
-    out, if anything, for a logdir of one study or of several."""
+def selection(logdir: Path) -> tuple[str, str, int, str]:
+    """The run filter (a JavaScript regex), the tag filter (the studies' own tags: figures,
+    mean curves, final numbers), how many runs the filter selects, and what it leaves out,
+    if anything, for a logdir of one study or of several."""
     studies = sorted(p.parent for p in logdir.glob("**/summary.md"))
     means = [m for s in studies for m in sorted((s / MEANS).glob("*")) if m.is_dir()]
-    names = [re.escape(run_name(p, logdir)) for p in studies]
-    mean_names = sorted({re.escape(run_name(s / MEANS, logdir)) for s in studies})
-    regex = f"^({'|'.join(names)})$|^({'|'.join(mean_names)})/"
+    names = "|".join(re.escape(run_name(p, logdir)) for p in studies)
+    mean_names = "|".join(re.escape(run_name(s / MEANS, logdir)) for s in studies)
+    tags = f"^({'|'.join(re.escape(p.name) for p in studies)})/"
     if len(studies) + len(means) <= MAX_TICKED:
-        return regex, len(studies) + len(means), ""
-    return (f"^({'|'.join(names)})$", len(studies),
+        return f"^({names})$|^({mean_names})/", tags, len(studies) + len(means), ""
+    return (f"^({names})$", tags, len(studies),
             f"the {len(means)} mean runs (over {MAX_TICKED} to tick): filter on one study's "
             f"`{MEANS}/` to see its curves")
 
 
-def address(host: str, port: int, regex: str) -> str:
-    query = urllib.parse.quote(regex, safe="")
-    return f"http://{host}:{port}/?runFilter={query}#timeseries&regexInput={query}"
+def address(host: str, port: int, runs: str, tags: str) -> str:
+    """TIME SERIES, its runs and tags filtered, curves unsmoothed (a point is an epoch);
+    `regexInput` in the fragment filters the runs of the other tabs."""
+    quoted = urllib.parse.quote(runs, safe="")
+    query = urllib.parse.urlencode({"runFilter": runs, "tagFilter": tags, "smoothing": 0},
+                                   quote_via=urllib.parse.quote, safe="")
+    return f"http://{host}:{port}/?{query}#timeseries&regexInput={quoted}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     logdir = Path(args.logdir)
     if not logdir.is_dir():
         sys.exit(f"--logdir {logdir}: no such folder; `make run` writes runs/")
-    regex, count, left_out = selection(logdir)
-    print(f"TensorBoard on {logdir}: open {address(args.host, args.port, regex)}")
+    runs, tags, count, left_out = selection(logdir)
+    print(f"TensorBoard on {logdir}: open {address(args.host, args.port, runs, tags)}")
     print(f"  (selects the studies' own runs and their mean runs: {count}"
           + (f"; not {left_out})" if left_out else ")"), flush=True)
     tensorboard = Path(sys.executable).with_name("tensorboard")
