@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     args, rest = parser.parse_known_args(argv)
     logdir = Path(args.logdir)
     if not logdir.is_dir():
-        sys.exit(f"--logdir {logdir}: no such folder; `make run` writes runs/")
+        print(f"error: LOGDIR={logdir}: no such folder; `make run` writes runs/",
+              file=sys.stderr)
+        sys.exit(2)
     runs, tags, count, left_out = selection(logdir)
     print(f"TensorBoard on {logdir}: open {address(args.host, args.port, runs, tags)}")
     print(f"  (selects the studies' own runs and their mean runs: {count}"
