@@ -190,14 +190,17 @@ def test_hparams_show_a_studys_own_metrics_and_draw_every_trial(suite):
 
 
 @pytest.mark.slow
-def test_the_printed_address_selects_few_enough_runs_to_be_ticked(suite):
-    runs, tags, count, left_out = serve.selection(suite / "capacity")
-    assert count == 9 <= serve.MAX_TICKED and not left_out
-    names = ([".", "width=2,seed=0"] + [f"mean/{i} x" for i in range(1, 9)])
-    assert [n for n in names if re.search(runs, n)] == [".", *names[2:]]
-    assert re.search(tags, "capacity/val/loss") and not re.search(tags, "val/loss")
-    address = serve.address("127.0.0.1", 6006, runs, tags)
-    assert address.startswith("http://127.0.0.1:6006/?runFilter=") and "#timeseries&" in address
+def test_the_printed_address_ticks_few_enough_runs_to_be_ticked(suite):
+    one = serve.selection(suite / "capacity")
+    assert one.count == 9 <= serve.MAX_TICKED and not one.note and one.ticked == one.runs
+    names = [".", "width=2,seed=0", *(f"mean/{i} x" for i in range(1, 9))]
+    assert [n for n in names if re.search(one.runs, n)] == [".", *names[2:]]
+    assert re.search(one.tags, "capacity/val/loss") and not re.search(one.tags, "val/loss")
+    address = serve.address(HOST, 6006, one)
+    assert address.startswith(f"http://{HOST}:6006/?runFilter=") and "#timeseries&" in address
+    both = serve.selection(suite)  # 2 studies' own runs + 11 mean runs: all ticked
+    assert both.count == 13 and re.search(both.ticked, "capacity/mean/1 width=2")
+    assert re.search(both.ticked, "perceptron") and not re.search(both.ticked, "perceptron/xor")
 
 
 @pytest.mark.slow

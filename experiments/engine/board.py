@@ -98,19 +98,20 @@ def add_session(writer: SummaryWriter, experiment: str, params: dict, result: di
     writer.flush()
 
 
-def ordered_metrics(tags_by_run: list[set[str]], experiment: str) -> list[str]:
+def ordered_metrics(tags_by_run: list[set[str]], own: list[str]) -> list[str]:
     """HPARAMS' metrics in the order it shows them: those every trial has first (a shown
-    column a trial lacks drops it from parallel coordinates), val, test, the study's own,
-    train; the rest by how many trials have them."""
+    column a trial lacks drops it from parallel coordinates), then by how many trials have
+    them; each group val, test, the study's own (`own`, in its order), train, loss before
+    accuracy."""
     every = set.intersection(*tags_by_run) if tags_by_run else set()
     found = sorted(set().union(*tags_by_run))
 
     def rank(tag: str) -> tuple:
         stage = tag.partition("/")[0]
         place = (METRIC_ORDER.index(tag) if tag in METRIC_ORDER
-                 else len(METRIC_ORDER) if stage == experiment
-                 else len(METRIC_ORDER) + 1 + CURVES.index(stage) if stage in CURVES
-                 else len(METRIC_ORDER) + 1 + len(CURVES))
+                 else len(METRIC_ORDER) + own.index(tag) if tag in own
+                 else len(METRIC_ORDER) + len(own) + CURVES.index(stage) if stage in CURVES
+                 else len(METRIC_ORDER) + len(own) + len(CURVES))
         coverage = sum(tag in tags for tags in tags_by_run)
         return tag not in every, -coverage, place, not tag.endswith("/loss"), tag
 
@@ -220,12 +221,14 @@ def write_study(plan: Plan, results: list[dict], varying: dict[str, dict], class
     runs = {seed["member"]: r["member"] for r in results for seed in r.get("runs", [r])}
     sessions = [session_hparams(varying.get(member, {}), run) for run, member in runs.items()]
     tags = [set(read_curves(folder / run)) for run in runs if (folder / run).is_dir()]
+    own = list(dict.fromkeys(t for r in results for seed in r.get("runs", [r])
+                             for t in own_scalars(experiment, seed["metrics"])))
     members = [m for m in plan.members if m.name in {r["member"] for r in results}]
     seeds = max((r.get("seeds", 1) for r in results), default=1)
     with SummaryWriter(log_dir=str(folder)) as writer:
         writer.add_custom_scalars(layout(experiment, members, classifies, seeds))
         writer._get_file_writer().add_summary(
-            experiment_summary(sessions, ordered_metrics(tags, experiment)))
+            experiment_summary(sessions, ordered_metrics(tags, own)))
         for name, png in images.items():
             writer.add_image(f"{experiment}/{name}", matplotlib.image.imread(io.BytesIO(png)),
                              dataformats="HWC")

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 MEANS = "mean"  # <study>/mean/<NN> <member>: the member's mean run (board.py)
@@ -23,29 +24,42 @@ def run_name(folder: Path, logdir: Path) -> str:
     return folder.relative_to(logdir).as_posix()  # the logdir itself is TensorBoard's `.`
 
 
-def selection(logdir: Path) -> tuple[str, str, int, str]:
-    """The run filter (a JavaScript regex), the tag filter (the studies' own tags: figures,
-    mean curves, final numbers), how many runs the filter selects, and what it leaves out,
-    if anything, for a logdir of one study or of several."""
+@dataclass
+class Selection:
+    """What the address filters, as JavaScript regexes."""
+    runs: str  # TIME SERIES: the studies' own runs and their mean runs
+    ticked: str  # the other tabs: the same where at most 40, else the studies' own runs
+    tags: str  # TIME SERIES: the studies' own tags (figures, mean curves, final numbers)
+    count: int  # how many runs `ticked` selects
+    note: str  # what `ticked` leaves out, if anything
+
+
+def selection(logdir: Path) -> Selection | None:
+    """The address's filters for a logdir of one study or of several; None without any."""
     studies = sorted(p.parent for p in logdir.glob("**/summary.md"))
+    if not studies:
+        return None
     means = [m for s in studies for m in sorted((s / MEANS).glob("*")) if m.is_dir()]
-    names = "|".join(re.escape(run_name(p, logdir)) for p in studies)
-    mean_names = "|".join(re.escape(run_name(s / MEANS, logdir)) for s in studies)
-    tags = f"^({'|'.join(re.escape(p.name) for p in studies)})/"
+    own = f"^({'|'.join(re.escape(run_name(p, logdir)) for p in studies)})$"
+    runs = f"{own}|^({'|'.join(re.escape(run_name(s / MEANS, logdir)) for s in studies)})/"
+    tags = f"^({'|'.join(dict.fromkeys(re.escape(p.name) for p in studies))})/"
     if len(studies) + len(means) <= MAX_TICKED:
-        return f"^({names})$|^({mean_names})/", tags, len(studies) + len(means), ""
-    return (f"^({names})$", tags, len(studies),
-            f"the {len(means)} mean runs (over {MAX_TICKED} to tick): filter on one study's "
-            f"`{MEANS}/` to see its curves")
+        return Selection(runs, runs, tags, len(studies) + len(means), "")
+    return Selection(runs, own, tags, len(studies),
+                     f"not the {len(means)} mean runs, over {MAX_TICKED}: type one study's "
+                     f"into the run filter, e.g. `{runs.split('|^(')[1].split('|')[0]}/`")
 
 
-def address(host: str, port: int, runs: str, tags: str) -> str:
+def address(host: str, port: int, chosen: Selection | None) -> str:
     """TIME SERIES, its runs and tags filtered, curves unsmoothed (a point is an epoch);
     `regexInput` in the fragment filters the runs of the other tabs."""
-    quoted = urllib.parse.quote(runs, safe="")
-    query = urllib.parse.urlencode({"runFilter": runs, "tagFilter": tags, "smoothing": 0},
-                                   quote_via=urllib.parse.quote, safe="")
-    return f"http://{host}:{port}/?{query}#timeseries&regexInput={quoted}"
+    if chosen is None:
+        return f"http://{host}:{port}/"
+    query = urllib.parse.urlencode(
+        {"runFilter": chosen.runs, "tagFilter": chosen.tags, "smoothing": 0},
+        quote_via=urllib.parse.quote, safe="")
+    ticked = urllib.parse.quote(chosen.ticked, safe="")
+    return f"http://{host}:{port}/?{query}#timeseries&regexInput={ticked}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,10 +73,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: LOGDIR={logdir}: no such folder; `make run` writes runs/",
               file=sys.stderr)
         sys.exit(2)
-    runs, tags, count, left_out = selection(logdir)
-    print(f"TensorBoard on {logdir}: open {address(args.host, args.port, runs, tags)}")
-    print(f"  (selects the studies' own runs and their mean runs: {count}"
-          + (f"; not {left_out})" if left_out else ")"), flush=True)
+    chosen = selection(logdir)
+    print(f"TensorBoard on {logdir}: open {address(args.host, args.port, chosen)}")
+    if chosen is None:
+        print("  (no study's summary.md here yet: every run is listed)")
+    else:
+        print(f"  (ticks the studies' own runs and mean runs: {chosen.count}"
+              + (f"; {chosen.note})" if chosen.note else ")"))
+    sys.stdout.flush()
     tensorboard = Path(sys.executable).with_name("tensorboard")
     os.execv(tensorboard, [str(tensorboard), "--logdir", str(logdir), "--host", args.host,
                            "--port", str(args.port), *rest])
