@@ -1,20 +1,23 @@
 """TensorBoard as a user opens it: a real server on loopback over a suite's logdir (and over
 one study's), read through its HTTP data API; and what summary.md and runs/index.md say."""
 
+import html
 import json
 import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import run_study
+from tensorboard import plugin_util
 
-from experiments.engine import serve
+from experiments.engine import board, serve
 
 TENSORBOARD = Path(sys.executable).with_name("tensorboard")
 HOST = "127.0.0.1"
@@ -214,3 +217,16 @@ def test_the_summary_reads_in_one_screen_and_the_index_lists_it(suite):
     assert summary.count("*Train (solid) and validation (dashed)") == 1  # one caption each
     index = (suite / "index.md").read_text()
     assert "| capacity | 11 |" in index and "(capacity/summary.md)" in index
+
+
+def test_text_names_each_figure_with_a_link_that_survives_tensorboards_sanitizer():
+    summary = "# capacity\n\n![curves](curves.png)\n\n*Train and val*\n"
+    page = plugin_util.markdown_to_safe_html(board.tensorboard_text(summary, "capacity"))
+    assert "<img" not in page and "capacity/curves" in page  # no 404ing image
+    link = html.unescape(re.search(r'href="([^"]+)"', page)[1])
+    fragment = dict(part.split("=") for part in link.removeprefix("#images&").split("&"))
+    runs = re.compile(urllib.parse.unquote(fragment["regexInput"]))
+    ticked = [".", "capacity", "mean/1 width=2", "capacity/mean/1 width=2"]
+    assert all(runs.search(r) for r in ticked)
+    assert not any(runs.search(r) for r in ["width=2,seed=0", "capacity/width=2,seed=0",
+                                            "mlp", "mlp/mean/1 relu"])

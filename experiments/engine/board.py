@@ -29,6 +29,7 @@ import io
 import math
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import matplotlib.image
@@ -166,11 +167,15 @@ def layout(experiment: str, members: list[Member], classifies: bool, seeds: int 
 
 def tensorboard_text(summary_md: str, experiment: str) -> str:
     """summary.md for TEXT, which cannot show the PNGs beside it (a relative link is a 404
-    there, and its sanitizer strips data: URIs): each figure is named where IMAGES and
-    TIME SERIES show it."""
+    there, and its sanitizer strips data: URIs): each figure is named, with a link to
+    IMAGES whose run filter ticks the study's run and its mean runs (the study's run is
+    `.` in the study's logdir, `<experiment>` in the suite's)."""
+    name = re.escape(experiment)
+    runs = urllib.parse.quote(f"^(\\.|{name})$|^({name}/)?{MEANS}/", safe="")
+
     def pointer(match: re.Match) -> str:
-        tag = f"{experiment}/{match[1]}"
-        return f"**Figure `{tag}`** — in IMAGES and TIME SERIES ([open](#images&tagFilter={tag}))"
+        return (f"**Figure `{experiment}/{match[1]}`**, in IMAGES and TIME SERIES "
+                f"([open IMAGES](#images&regexInput={runs}))")
 
     return re.sub(r"!\[([^\]]*)\]\([^)]*\.png\)", pointer, summary_md)
 

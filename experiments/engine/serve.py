@@ -52,14 +52,14 @@ def selection(logdir: Path) -> Selection | None:
 
 def address(host: str, port: int, chosen: Selection | None) -> str:
     """TIME SERIES, its runs and tags filtered, curves unsmoothed (a point is an epoch);
-    `regexInput` in the fragment filters the runs of the other tabs."""
+    the fragment's `regexInput` and `_smoothingWeight` do the same in the other tabs."""
     if chosen is None:
         return f"http://{host}:{port}/"
     query = urllib.parse.urlencode(
         {"runFilter": chosen.runs, "tagFilter": chosen.tags, "smoothing": 0},
         quote_via=urllib.parse.quote, safe="")
     ticked = urllib.parse.quote(chosen.ticked, safe="")
-    return f"http://{host}:{port}/?{query}#timeseries&regexInput={ticked}"
+    return f"http://{host}:{port}/?{query}#timeseries&regexInput={ticked}&_smoothingWeight=0"
 
 
 def main(argv: list[str] | None = None) -> None:
