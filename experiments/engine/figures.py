@@ -59,23 +59,29 @@ def curves_figure(members: list[Member]) -> Figure | None:
     axes = figure.subplots(len(rows), columns, squeeze=False)
     for row, (unit, group) in zip(axes, rows.items(), strict=True):
         for ax, metric in zip(row, metrics[unit], strict=False):
-            values = []
+            values, epochs = [], set()
             for i, member in enumerate(group):
                 # Many members (a sweep) in order along a colour ramp, a few in distinct ones.
                 color = f"C{i}" if len(group) <= 10 else colormaps["viridis"](i / (len(group) - 1))
                 label = member.name if i < MAX_LEGEND or i == len(group) - 1 else None
-                for stage, style in (("train", "-"), ("val", "--")):
+                for stage, style, marker in (("train", "-", "o"), ("val", "--", "x")):
                     steps, ys = curves[member.name].get(f"{stage}/{metric}", ([], []))
+                    # A one-epoch run is one point: a line alone would draw nothing.
                     ax.plot(steps, ys, style, color=color, linewidth=1.2,
+                            marker=marker if len(steps) == 1 else None,
                             label=label if stage == "train" else None)
                     values += ys
+                    epochs |= set(steps)
             if metric == "loss" and spans_decades(values):
                 ax.set_yscale("log")
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(unit if metric == "loss" else "accuracy")
             title = {"loss": f"{unit} loss", "acc": "accuracy"}[metric]
-            ax.set_title(f"{title} by epoch: train solid, val dashed", fontsize=10)
+            key = "train ●, val ×" if len(epochs) == 1 else "train solid, val dashed"
+            if len(epochs) == 1:  # a single epoch: one tick, not a zoom around it
+                ax.set_xticks(sorted(epochs))
+            ax.set_title(f"{title} by epoch: {key}", fontsize=10)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, ncols=2 if len(group) > 6 else 1)
         for ax in row[len(metrics[unit]):]:
