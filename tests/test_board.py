@@ -1,9 +1,11 @@
 """TensorBoard as a user opens it: a real server on loopback over a suite's logdir (and over
 one study's), read through its HTTP data API; and what summary.md and runs/index.md say."""
 
+import base64
 import html
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -204,6 +206,26 @@ def test_the_printed_address_ticks_few_enough_runs_to_be_ticked(suite):
     both = serve.selection(suite)  # 2 studies' own runs + 11 mean runs: all ticked
     assert both.count == 13 and re.search(both.ticked, "capacity/mean/1 width=2")
     assert re.search(both.ticked, "perceptron") and not re.search(both.ticked, "perceptron/xor")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium")
+def test_the_printed_address_lands_on_the_figures_and_the_mean_curves(suite):
+    """Headless Chromium renders the address serve.py prints; TIME SERIES (Angular, so its
+    DOM can be dumped) must show the study's figures and mean curves, and no seed's run."""
+    logdir = suite / "capacity"
+    with tensorboard(logdir, CAPACITY_RUNS) as url:
+        port = int(url.rpartition(":")[2])
+        page = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+             "--virtual-time-budget=20000", "--window-size=1600,1000",
+             serve.address(HOST, port, serve.selection(logdir))],
+            capture_output=True, text=True, timeout=120).stdout
+    images = re.findall(r'src="data/plugin/timeseries/imageData\?imageId=([^"]+)"', page)
+    shown = {json.loads(base64.urlsafe_b64decode(i + "==").decode())[2] for i in images}
+    assert {"capacity/curves", "capacity/learning_curve"} <= shown
+    assert all(f"mean/{i} " in page for i in range(1, 9)) and "capacity/train/loss" in page
+    assert ",seed=" not in page  # the seeds' runs are filtered out of the runs table
 
 
 @pytest.mark.slow
