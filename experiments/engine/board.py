@@ -200,16 +200,17 @@ def seed_runs(result: dict) -> list[str]:
     return [r["member"] for r in ([r for r in runs if r["status"] == "completed"] or runs)]
 
 
-def write_means(folder: Path, experiment: str, results: list[dict]) -> None:
-    """One run per member: its curves averaged over its seeds, as `<experiment>/<tag>`."""
+def write_means(folder: Path, experiment: str, results: list[dict],
+                curves: dict[str, dict]) -> None:
+    """One run per member: its curves (`curves`: run -> read_curves) averaged over its
+    seeds, as `<experiment>/<tag>`."""
     shutil.rmtree(folder / MEANS, ignore_errors=True)
     digits = len(str(len(results)))
     for place, result in enumerate(results, start=1):
-        curves = [read_curves(folder / run) for run in seed_runs(result)
-                  if (folder / run).is_dir()]
+        seeds = [curves[run] for run in seed_runs(result) if run in curves]
         name = f"{place:0{digits}d} {result['member']}"
         with SummaryWriter(log_dir=str(folder / MEANS / name)) as writer:
-            for tag, by_step in mean_curves(curves).items():
+            for tag, by_step in mean_curves(seeds).items():
                 for step, value in by_step.items():
                     writer.add_scalar(f"{experiment}/{tag}", value, step)
 
@@ -222,10 +223,11 @@ def write_study(plan: Plan, results: list[dict], varying: dict[str, dict], class
     folder, experiment = plan.folder, plan.experiment.name
     for old in folder.glob(EVENTS):
         old.unlink()
-    write_means(folder, experiment, results)
     runs = {seed["member"]: r["member"] for r in results for seed in r.get("runs", [r])}
+    curves = {run: read_curves(folder / run) for run in runs if (folder / run).is_dir()}
+    write_means(folder, experiment, results, curves)
     sessions = [session_hparams(varying.get(member, {}), run) for run, member in runs.items()]
-    tags = [set(read_curves(folder / run)) for run in runs if (folder / run).is_dir()]
+    tags = [set(run_curves) for run_curves in curves.values()]
     own = list(dict.fromkeys(t for r in results for seed in r.get("runs", [r])
                              for t in own_scalars(experiment, seed["metrics"])))
     members = [m for m in plan.members if m.name in {r["member"] for r in results}]
