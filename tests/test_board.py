@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import run_study
 from tensorboard import plugin_util
+from tensorboard.plugins.hparams import metadata
 
 from experiments.engine import board, serve
 
@@ -255,3 +256,24 @@ def test_text_names_each_figure_with_a_link_that_survives_tensorboards_sanitizer
     assert all(runs.search(r) for r in ticked)
     assert not any(runs.search(r) for r in ["width=2,seed=0", "capacity/width=2,seed=0",
                                             "mlp", "mlp/mean/1 relu"])
+
+
+def test_hparams_metrics_every_trial_has_come_first_val_before_the_studys_own_before_train():
+    tested = {"val/loss", "train/loss", "test/loss", "s/w_norm", "s/bias"}
+    selection_only = {"val/loss", "train/loss", "s/w_norm", "s/bias"}
+    order = board.ordered_metrics([tested, selection_only, selection_only], ["s/w_norm", "s/bias"])
+    assert order == ["val/loss", "s/w_norm", "s/bias", "train/loss", "test/loss"]
+
+
+def test_hparams_show_the_swept_settings_and_the_seed_and_list_only_what_every_trial_has():
+    # 4 widths x 2 seeds; batch follows width (2 values); lr is set on half the members.
+    sessions = [{"width": w, "batch": 64 if w < 16 else 256, "seed": k,
+                 **({"lr": 0.1} if w < 16 else {})} for w in (2, 8, 16, 64) for k in (0, 1)]
+    experiment = board.experiment_summary(sessions, ["val/loss"]).value[0]
+    infos = metadata.parse_experiment_plugin_data(experiment.metadata.plugin_data.content)
+    shown = {h.name: h.differs for h in infos.hparam_infos}
+    # Fewer than 5 settings every trial has: lr (some trials lack it) would be a shown
+    # column, dropping the others from parallel coordinates, so it is not listed.
+    assert shown == {"width": True, "batch": True, "seed": True}
+    width = next(h for h in infos.hparam_infos if h.name == "width")
+    assert (width.domain_interval.min_value, width.domain_interval.max_value) == (2, 64)
