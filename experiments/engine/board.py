@@ -12,8 +12,8 @@ the HPARAMS experiment) and one mean run per member:
 Why so (TensorBoard 2.21's frontend):
 - SCALARS, CUSTOM SCALARS, IMAGES and TEXT tick no run when more than 40 match the run
   filter (tf-multi-checkbox's maxNamesToEnableByDefault), and a 5-seed study has more. The
-  mean runs and the study's run are few: `python -m experiments.engine.board` prints the
-  address whose run filter (`regexInput`, `runFilter`) selects just them.
+  mean runs and the study's run are few: `make tensorboard` (serve.py) prints the address
+  whose run filters (`regexInput`, `runFilter`) select just them.
 - A Custom Scalars chart matches tags, in every run: only `<experiment>/...` tags keep one
   experiment's charts free of the others' runs in a whole-suite logdir.
 - HPARAMS shows the first 5 hparams (those that differ first, each group by name) and the
