@@ -77,14 +77,15 @@ def summaries(folder) -> dict[str, list]:
 
 
 def test_board_writes_the_study_layout_and_hparams_without_extra_scalars(tmp_path):
-    members = linear_regression(tmp_path).members
-    board.write_study(tmp_path, "linear_regression", members, classifies=False, images={},
-                      summary_md="# summary")
+    plan = linear_regression(tmp_path)
+    plan.folder = tmp_path
+    board.write_study(plan, [], {}, classifies=False, images={}, summary_md="# summary")
     with SummaryWriter(log_dir=str(tmp_path / "member")) as writer:
-        board.add_hparams(writer, {"model.lr": 0.1, "model.num_hiddens": [256]},
-                          {"val/loss": 0.8})
+        params = board.session_hparams({"model.lr": 0.1, "model.num_hiddens": [256]}, "m")
+        board.add_session(writer, "linear_regression", params,
+                          {"epochs": 3, "metrics": {"val/loss": 0.8}})
     layout = summaries(tmp_path)["custom_scalars"][0].tensor.string_val[0].decode()
-    assert "^train/loss$" in layout and "^val/loss$" in layout and "acc" not in layout
+    assert "^linear_regression/(train|val)/loss$" in layout and "acc" not in layout
     found = summaries(tmp_path / "member")
     hparams = b"".join(v.metadata.plugin_data.content for v in found["hparams"])
     assert b"model.lr" in hparams and b"model.num_hiddens" in hparams

@@ -9,18 +9,22 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from datamodules import PolynomialData
 from experiments.engine import config, registry
 from experiments.engine.trainer import LastCheckpoint, LastMetrics, build_trainer
-from experiments.studies.perceptron import TheoremBound
 from modules import LinearRegression
+
+
+class StudyCallback(Callback):
+    """An experiment's own callback (Study.callbacks)."""
 
 
 def test_a_users_callbacks_add_to_the_experiments_own_and_fitlabs(tmp_path):
     study, plan = config.plan(registry.load("perceptron"), [
         "--logdir", str(tmp_path / "runs"), "--trainer.callbacks+=LearningRateMonitor"])
+    study.callbacks = lambda: [StudyCallback()]
     member = plan.members[0]
     _, _, trainer_args = plan.instantiate(member)
     trainer = build_trainer(plan, [member], member.checkpoint, trainer_args, study.callbacks())
     kinds = {type(c) for c in trainer.callbacks}
-    assert {LastCheckpoint, LastMetrics, TheoremBound, LearningRateMonitor} <= kinds
+    assert {LastCheckpoint, LastMetrics, StudyCallback, LearningRateMonitor} <= kinds
     assert trainer.logger.log_dir == str(tmp_path / "runs" / "perceptron" / "separable,seed=0")
     assert not (tmp_path / "runs").exists()  # building it wrote nothing
 

@@ -242,7 +242,6 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     md += [f"Curves: `tensorboard --logdir {folder}`", ""]
     text = "\n".join(md)
     write_atomically(folder / "summary.md", text)
-    members = [m for m in plan.members if m.name in {r["member"] for r in results}]
     classifies = any("val/acc" in r["metrics"] for r in results)
 
     def write_figures(images: dict[str, bytes]) -> None:
@@ -253,7 +252,7 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
                 return
             for name, image in images.items():
                 write_atomically(folder / f"{name}.png", image)
-            board.write_study(folder, experiment.name, members, classifies, images, text)
+            board.write_study(plan, results, varying_settings(plan), classifies, images, text)
 
     drawing.when_drawn({f.name: f.figure for f in figures}, write_figures, experiment.name)
     print()

@@ -156,8 +156,9 @@ def close_folder(plan: Plan, member: Member, result: dict, logger: TensorBoardLo
     if rank_zero_only.rank != 0:
         return
     try:
-        scalars = {k: v for k, v in result["metrics"].items() if "/" in k and v is not None}
-        board.add_hparams(logger.experiment, hyperparameters(plan, member), scalars)
+        varying = report.varying_settings(plan).get(member.name, {})
+        params = board.session_hparams(varying, member.name)
+        board.add_session(logger.experiment, plan.experiment.name, params, result)
         logger.finalize("success")
         text = json.dumps(result, indent=2, allow_nan=False) + "\n"
         write_atomically(member.folder / "metrics.json", text)
@@ -228,13 +229,3 @@ def stage_order(name: str) -> tuple[int, str]:
     """train/* before val/* before test/*, so tables read left to right."""
     stage = name.partition("/")[0]
     return (board.STAGES.index(stage) if stage in board.STAGES else len(board.STAGES), name)
-
-
-def hyperparameters(plan: Plan, member: Member) -> dict:
-    """What HPARAMS compares: the settings the study varies (constant ones would only bury
-    them), without class paths (the member's name says what it is), and the seed."""
-    varying = report.varying_settings(plan).get(member.name, {})
-    params = {k: v for k, v in varying.items() if not k.endswith("class_path")}
-    if member.name != member.base_name:  # one of several seeds: which one is a column too
-        params["seed"] = member.config.seed
-    return params

@@ -23,16 +23,6 @@ TRAIN_STYLE = {"marker": "o", "s": 14, "edgecolors": "k", "linewidths": 0.3}
 VAL_STYLE = {"marker": "^", "s": 14, "edgecolors": "none", "alpha": 0.6}
 
 
-class TheoremBound(L.Callback):
-    """Logs the data's (r² + 1) / ρ², where it knows it, as `bound` beside the model's
-    `updates`: the experiment is the one place that sees both the model and the data."""
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        bound = getattr(trainer.datamodule, "bound", None)
-        if bound is not None:
-            pl_module.log("bound", float(bound))
-
-
 def theorem_runs(plan: Plan, results: list[dict]) -> list[dict]:
     """Every seed's own metrics of the margin sweep's completed runs (the perceptron on
     SeparablePoints, differing in the margin alone), each with its member's margin."""
@@ -67,8 +57,12 @@ class PerceptronStudy(Study):
     one_process = ("the perceptron updates after each misclassified point, and each rank "
                    "would update apart from the others")
 
-    def callbacks(self) -> list[L.Callback]:
-        return [TheoremBound()]
+    def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
+        """The data's (r² + 1) / ρ², where it knows it, as `bound` beside the model's
+        `updates` (TensorBoard: perceptron/bound, perceptron/updates): the experiment is
+        the one place that sees both the model and the data."""
+        bound = getattr(data, "bound", None)
+        return {} if bound is None else {"bound": float(bound)}
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         by_name = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
