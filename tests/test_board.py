@@ -74,18 +74,26 @@ def tensorboard(logdir: Path, runs: int):
 def suite(tmp_path_factory) -> Path:
     logdir = tmp_path_factory.mktemp("runs")
     run_study(logdir, "capacity", "--fast")  # 8 members, 2 seeds each
-    run_study(logdir, "perceptron", "--fast")  # 3 members, 1 seed
+    run_study(logdir, "perceptron", "--fast")  # 7 members, 2 seeds each
     return logdir
 
 
-# 16 seed runs + 8 mean runs + the study's; 3 + 3 + 1.
-CAPACITY_RUNS, PERCEPTRON_RUNS = 25, 7
+def runs_in(folder: Path) -> int:
+    """How many runs TensorBoard finds under `folder`: the folders holding event files
+    (the seeds' runs, the mean runs, the study's own)."""
+    return len({path.parent for path in folder.rglob("events.out.tfevents.*")})
+
+
+def mean_runs(study: Path) -> list[str]:
+    """The study's mean runs in its order, `1 width=8`, as the summary lists its members."""
+    rows = json.loads((study / "summary.json").read_text())
+    return [f"{i} {row['member']}" for i, row in enumerate(rows, 1)]
 
 
 @pytest.fixture(scope="module")
 def whole(suite):
-    with tensorboard(suite, CAPACITY_RUNS + PERCEPTRON_RUNS) as url:
-        yield url, ask(f"{url}/data/runs"), ask(f"{url}/data/plugin/scalars/tags")
+    with tensorboard(suite, runs_in(suite)) as url:
+        yield url, ask(f"{url}/data/runs"), ask(f"{url}/data/plugin/scalars/tags"), suite
 
 
 def experiment_of(url: str) -> tuple[dict, list[dict]]:
@@ -113,11 +121,10 @@ def drawn(experiment: dict, groups: list[dict]) -> list[dict]:
 
 @pytest.mark.slow
 def test_mean_runs_sort_in_study_order_and_carry_only_their_experiments_tags(whole):
-    _, runs, tags = whole
+    _, runs, tags, _ = whole
     means = [r.removeprefix("capacity/mean/") for r in sorted(runs)
              if r.startswith("capacity/mean/")]
-    assert means == ["1 width=2", "2 width=8", "3 width=16", "4 width=64", "5 width=256",
-                     "6 size=250", "7 size=1000", "8 size=4000"]  # sorted as text
+    assert means == sorted(mean_runs(whole[3] / "capacity"))  # study order, sorted as text
     for run, run_tags in tags.items():
         if "/mean/" in run:
             experiment = run.partition("/")[0]
@@ -130,15 +137,16 @@ def test_mean_runs_sort_in_study_order_and_carry_only_their_experiments_tags(who
         points = ask(f"{whole[0]}/data/plugin/scalars/scalars?run=capacity/width%3D64,seed%3D"
                      f"{seed}&tag=val/loss")
         last.append(points[-1][2])
-    mean = ask(f"{whole[0]}/data/plugin/scalars/scalars?run=capacity/mean/4%20width%3D64"
-               "&tag=capacity/val/loss")
+    width64 = next(m for m in mean_runs(whole[3] / "capacity") if m.endswith(" width=64"))
+    mean = ask(f"{whole[0]}/data/plugin/scalars/scalars?run=capacity/mean/"
+               f"{urllib.parse.quote(width64)}&tag=capacity/val/loss")
     assert mean[-1][2] == pytest.approx(sum(last) / 2, rel=1e-6)
 
 
 @pytest.mark.slow
 def test_experiment_specific_scalars_say_where_they_come_from(whole):
-    _, _, tags = whole
-    separable = set(tags["perceptron/separable"])
+    _, _, tags, _ = whole
+    separable = set(tags["perceptron/separable,seed=0"])
     assert {"perceptron/updates", "perceptron/bound"} <= separable
     assert not any(t in ("bound", "updates") for run in tags.values() for t in run)
     every = {t for run in tags.values() for t in run}
@@ -148,7 +156,7 @@ def test_experiment_specific_scalars_say_where_they_come_from(whole):
 
 @pytest.mark.slow
 def test_custom_scalars_overlay_train_and_val_and_keep_to_their_experiment(whole):
-    url, _, tags = whole
+    url, _, tags, _ = whole
     layout = ask(f"{url}/data/plugin/custom_scalars/layout")
     titles = {c["title"]: c for c in layout["category"]}
     assert set(titles) == {"capacity", "perceptron"}
@@ -165,7 +173,7 @@ def test_custom_scalars_overlay_train_and_val_and_keep_to_their_experiment(whole
 
 @pytest.mark.slow
 def test_hparams_start_on_the_swept_settings_the_seed_index_and_val(suite):
-    with tensorboard(suite / "capacity", CAPACITY_RUNS) as url:
+    with tensorboard(suite / "capacity", runs_in(suite / "capacity")) as url:
         experiment, groups = experiment_of(url)
     shown = {h["name"] for h in experiment["hparamInfos"] if h.get("differs")}
     assert shown == {"model.num_hiddens", "data.train_size", "data.label_noise",
@@ -184,13 +192,15 @@ def test_hparams_start_on_the_swept_settings_the_seed_index_and_val(suite):
 
 @pytest.mark.slow
 def test_hparams_show_a_studys_own_metrics_and_draw_every_trial(suite):
-    with tensorboard(suite / "perceptron", PERCEPTRON_RUNS) as url:
+    study = suite / "perceptron"
+    with tensorboard(study, runs_in(study)) as url:
         experiment, groups = experiment_of(url)
     metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
     assert {"perceptron/updates", "perceptron/bound"} <= set(metrics[SHOWN:])  # not in all
     assert metrics[:2] == ["val/loss", "val/acc"]
-    assert len(groups) == 3 and len(drawn(experiment, groups)) == 3
-    separable = next(g for g in groups if g["name"] == "separable")
+    trials = len(list(study.glob("*/metrics.json")))
+    assert len(groups) == trials and len(drawn(experiment, groups)) == trials
+    separable = next(g for g in groups if g["name"] == "separable,seed=0")
     values = {v["name"]["tag"]: v["value"] for v in separable["metricValues"]}
     assert 0 < values["perceptron/updates"] <= values["perceptron/bound"]
 
@@ -198,14 +208,17 @@ def test_hparams_show_a_studys_own_metrics_and_draw_every_trial(suite):
 @pytest.mark.slow
 def test_the_printed_address_ticks_few_enough_runs_to_be_ticked(suite):
     one = serve.selection(suite / "capacity")
-    assert one.count == 9 <= serve.MAX_TICKED and not one.note and one.ticked == one.runs
-    names = [".", "width=2,seed=0", *(f"mean/{i} x" for i in range(1, 9))]
+    means = mean_runs(suite / "capacity")
+    assert one.count == 1 + len(means) <= serve.MAX_TICKED and not one.note
+    assert one.ticked == one.runs
+    names = [".", "width=2,seed=0", *(f"mean/{i} x" for i in range(1, len(means) + 1))]
     assert [n for n in names if re.search(one.runs, n)] == [".", *names[2:]]
     assert re.search(one.tags, "capacity/val/loss") and not re.search(one.tags, "val/loss")
     address = serve.address(HOST, 6006, one)
     assert address.startswith(f"http://{HOST}:6006/?runFilter=") and "#timeseries&" in address
-    both = serve.selection(suite)  # 2 studies' own runs + 11 mean runs: all ticked
-    assert both.count == 13 and re.search(both.ticked, "capacity/mean/1 width=2")
+    both = serve.selection(suite)  # 2 studies' own runs and their mean runs: all ticked
+    assert both.count == 2 + len(means) + len(mean_runs(suite / "perceptron"))
+    assert re.search(both.ticked, f"capacity/mean/{means[0]}")
     assert re.search(both.ticked, "perceptron") and not re.search(both.ticked, "perceptron/xor")
 
 
@@ -215,7 +228,7 @@ def test_the_printed_address_lands_on_the_figures_and_the_mean_curves(suite):
     """Headless Chromium renders the address serve.py prints; TIME SERIES (Angular, so its
     DOM can be dumped) must show the study's figures and mean curves, and no seed's run."""
     logdir = suite / "capacity"
-    with tensorboard(logdir, CAPACITY_RUNS) as url:
+    with tensorboard(logdir, runs_in(logdir)) as url:
         address = serve.address(HOST, int(url.rpartition(":")[2]), serve.selection(logdir))
         for _ in range(4):  # a busy machine may render the cards after the time budget
             page = subprocess.run(
@@ -228,7 +241,8 @@ def test_the_printed_address_lands_on_the_figures_and_the_mean_curves(suite):
                 break
     shown = {json.loads(base64.urlsafe_b64decode(i + "==").decode())[2] for i in images}
     assert {"capacity/curves", "capacity/learning_curve"} <= shown
-    assert all(f"mean/{i} " in page for i in range(1, 9)) and "capacity/train/loss" in page
+    assert all(f"mean/{i} " in page for i in range(1, len(mean_runs(logdir)) + 1))
+    assert "capacity/train/loss" in page
     assert ",seed=" not in page  # the seeds' runs are filtered out of the runs table
 
 
