@@ -23,6 +23,7 @@ from jsonargparse import (
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from datamodules import InMemoryDataModule
 from experiments.engine.errors import ConfigError, constructor_message, short_message
 from experiments.engine.plan import Member, Plan
 from experiments.engine.registry import Experiment
@@ -330,6 +331,13 @@ def check_together(study: Study, model: FitModule | None, data: L.LightningDataM
                    trainer: L.Trainer, options: list[str]) -> None:
     """Settings valid one by one that cannot work together: refused now (ValueError), not
     as a traceback in every member's fit."""
+    if data is not None and not isinstance(data, InMemoryDataModule):
+        path = f"{type(data).__module__}.{type(data).__qualname__}"
+        raise ValueError(
+            f"--data.class_path {path}: a LightningDataModule, but not one fitlab holds in "
+            "memory (datamodules.InMemoryDataModule: has_test, train scored like val, the "
+            "batch order from the run's seed); wrap it: --data.class_path "
+            f"datamodules.WrappedData --data.dataset.class_path {path}")
     given = " ".join(sorted({o.partition("=")[0] for o in options if o.startswith("--data.")}))
     shapes = (("num_inputs", "num_inputs", "inputs per example"),
               ("num_outputs", "num_classes", "classes"))
