@@ -80,9 +80,10 @@ def short_message(text: str, parser) -> str:
         return (f"{option}: class_path {denied[1]} is not allowed; settings may only name "
                 "classes of fitlab (modules, datamodules, experiments) or Lightning callbacks"
                 f", or of a package you opt in: --import {denied[1].partition('.')[0]}")
-    if wrong := re.search(r"Import path ([\w.]+) does not correspond to a subclass of (\w+)",
+    if wrong := re.search(r"Import path ([\w.]+ )?does not correspond to a subclass of (\w+)",
                           text):
-        return f"{option}.class_path {wrong[1]}: {not_a_subclass(wrong[1], wrong[2])}"
+        path = (wrong[1] or re.findall(r"Given value: ([\w.]+)$", text, re.MULTILINE)[0]).strip()
+        return f"{option}.class_path {path}: {not_a_subclass(path, wrong[2])}"
     if bad_key := re.search(r"Option '(\w+)' is not accepted", text):
         class_path = re.search(r"class_path '([\w.]+)'", text)
         choices = init_parameters(class_path[1]) if class_path else []
