@@ -92,6 +92,9 @@ class WrappedData(InMemoryDataModule):
             (dataset, "dataset"), (val, "val"), (test, "test")))
         self.val_size = val_size
         if isinstance(self.dataset, L.LightningDataModule):
+            if self.val is not None or self.test is not None:
+                raise ValueError("val and test come from the LightningDataModule's own "
+                                 "dataloaders: leave them out")
             self.has_test = is_overridden("test_dataloader", self.dataset, L.LightningDataModule)
         else:
             self.has_test = self.test is not None

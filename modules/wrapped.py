@@ -20,7 +20,7 @@ and optimizer (its training_step and configure_optimizers are not used).
 from typing import Any
 
 from lightning.pytorch.cli import instantiate_class
-from torch import nn
+from torch import Tensor, nn
 
 from modules import losses
 from modules.base import Classifier, Decay, OptimizerName, Regressor, Schedule, check
@@ -58,6 +58,14 @@ class WrappedClassifier(Classifier):
         super().__init__(lr, num_outputs, optimizer=optimizer, momentum=momentum,
                          weight_decay=weight_decay, schedule=schedule, decay=decay)
         self.net = build_net(net)
+
+    def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        # A shape, not a value: no sync. Caught here, before torchmetrics' own message.
+        check(y_hat.shape[-1] == self.num_outputs,
+              f"net gives {y_hat.shape[-1]} outputs per example but num_outputs is "
+              f"{self.num_outputs}: set --model.num_outputs {y_hat.shape[-1]}, or make the net "
+              f"give {self.num_outputs}")
+        return super().example_losses(y_hat, y)
 
 
 class WrappedRegressor(Regressor):

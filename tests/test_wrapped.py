@@ -96,6 +96,8 @@ def test_a_config_names_the_dataset_by_class_path_and_init_args():
 @pytest.mark.parametrize("make, says", [
     (lambda: WrappedData(object()), "dataset must be a torch Dataset or a LightningDataModule"),
     (lambda: WrappedData(TensorDataset(X, y), val_size=1.5), "val_size must be in [0, 1]"),
+    (lambda: WrappedData(PairsModule(), test=TensorDataset(X, y)),
+     "val and test come from the LightningDataModule's own dataloaders"),
 ])
 def test_what_cannot_be_data_is_refused_at_construction_naming_the_setting(make, says):
     with pytest.raises(ValueError) as error:
@@ -141,6 +143,13 @@ def test_a_wrapped_network_is_built_from_its_class_path_after_the_seed():
     torch.save({"hyper_parameters": dict(model.hparams)}, buffer)
     buffer.seek(0)
     assert torch.load(buffer, weights_only=True)["hyper_parameters"]["net"] == NET
+
+
+def test_a_network_with_other_outputs_than_num_outputs_says_which_to_set():
+    model = WrappedClassifier(NET, num_outputs=4)
+    with pytest.raises(ValueError, match="net gives 3 outputs per example but num_outputs is 4: "
+                                         "set --model.num_outputs 3"):
+        model.loss(model(X), y)
 
 
 def test_a_wrapped_regressor_scores_its_outputs_by_the_loss_named():
