@@ -23,7 +23,7 @@ from lightning.pytorch.cli import instantiate_class
 from torch import Tensor, nn
 
 from modules import losses
-from modules.base import Classifier, Decay, OptimizerName, Regressor, Schedule, check
+from modules.base import Classifier, Regressor, check
 
 
 def build_net(net: nn.Module | dict[str, Any]) -> nn.Module:
@@ -39,24 +39,14 @@ class WrappedClassifier(Classifier):
     """Your network's outputs as `num_outputs` class scores (logits): cross-entropy loss,
     accuracy."""
 
-    def __init__(
-        self,
-        net: nn.Module,
-        num_outputs: int,
-        lr: float = 0.1,
-        optimizer: OptimizerName = "sgd",
-        momentum: float = 0.0,
-        weight_decay: float = 0.0,
-        schedule: Schedule = "constant",
-        decay: Decay = "optimizer",
-    ):
+    def __init__(self, net: nn.Module, num_outputs: int, lr: float = 0.1, **kwargs):
         """
         Args:
             net: your network, a torch.nn.Module: its class_path and init_args.
             num_outputs: how many classes its outputs score (its last dimension).
+            kwargs: how fitlab trains it (optimizer, momentum, weight_decay, ...: FitModule's).
         """
-        super().__init__(lr, num_outputs, optimizer=optimizer, momentum=momentum,
-                         weight_decay=weight_decay, schedule=schedule, decay=decay)
+        super().__init__(lr, num_outputs, **kwargs)
         self.net = build_net(net)
 
     def example_losses(self, y_hat: Tensor, y: Tensor) -> Tensor:
@@ -71,22 +61,13 @@ class WrappedClassifier(Classifier):
 class WrappedRegressor(Regressor):
     """Your network's outputs as predictions of y, of y's shape: a regression loss."""
 
-    def __init__(
-        self,
-        net: nn.Module,
-        loss: losses.LossName = "l2",
-        lr: float = 0.03,
-        optimizer: OptimizerName = "sgd",
-        momentum: float = 0.0,
-        weight_decay: float = 0.0,
-        schedule: Schedule = "constant",
-        decay: Decay = "optimizer",
-    ):
+    def __init__(self, net: nn.Module, loss: losses.LossName = "l2", lr: float = 0.03,
+                 **kwargs):
         """
         Args:
             net: your network, a torch.nn.Module: its class_path and init_args.
             loss: l2, l1 or huber, each example's loss against y.
+            kwargs: how fitlab trains it (optimizer, momentum, weight_decay, ...: FitModule's).
         """
-        super().__init__(lr, loss, optimizer=optimizer, momentum=momentum,
-                         weight_decay=weight_decay, schedule=schedule, decay=decay)
+        super().__init__(lr, loss, **kwargs)
         self.net = build_net(net)
