@@ -145,6 +145,33 @@ def test_a_wrapped_network_is_built_from_its_class_path_after_the_seed():
     assert torch.load(buffer, weights_only=True)["hyper_parameters"]["net"] == NET
 
 
+class LitNet(L.LightningModule):
+    """A LightningModule of one's own: as a wrapper's net, its forward is what trains."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 3)
+
+    def forward(self, X):
+        return self.layer(X)
+
+    def training_step(self, batch, batch_idx):
+        raise AssertionError("fitlab trains the forward with its own loss")
+
+
+def test_a_lightning_module_as_the_network_is_trained_by_its_forward(tmp_path):
+    torch.manual_seed(0)
+    model = WrappedClassifier({"class_path": f"{__name__}.LitNet"}, num_outputs=3, lr=0.5)
+    data = WrappedData(TensorDataset(X / 80, y), val_size=0.5, batch_size=8)
+    before = model.loss(model(X / 80), y).item()
+    trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        use_distributed_sampler=False, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=data)
+    assert model.loss(model(X / 80), y).item() < before
+    assert set(trainer.callback_metrics) >= {"train/loss", "val/loss", "val/acc"}
+
+
 def test_a_network_with_other_outputs_than_num_outputs_says_which_to_set():
     model = WrappedClassifier(NET, num_outputs=4)
     with pytest.raises(ValueError, match="net gives 3 outputs per example but num_outputs is 4: "
