@@ -162,13 +162,14 @@ class LitNet(L.LightningModule):
 def test_a_lightning_module_as_the_network_is_trained_by_its_forward(tmp_path):
     torch.manual_seed(0)
     model = WrappedClassifier({"class_path": f"{__name__}.LitNet"}, num_outputs=3, lr=0.5)
-    data = WrappedData(TensorDataset(X / 80, y), val_size=0.5, batch_size=8)
-    before = model.loss(model(X / 80), y).item()
+    inputs, halves = (X - 40) / 40, (torch.arange(40) >= 20).long()  # a line separates them
+    data = WrappedData(TensorDataset(inputs, halves), val_size=0.5, batch_size=4)
+    before = model.loss(model(inputs), halves).item()
     trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False,
                         use_distributed_sampler=False, default_root_dir=tmp_path)
     trainer.fit(model, datamodule=data)
-    assert model.loss(model(X / 80), y).item() < before
+    assert model.loss(model(inputs), halves).item() < before / 2
     assert set(trainer.callback_metrics) >= {"train/loss", "val/loss", "val/acc"}
 
 
