@@ -7,6 +7,7 @@ from datamodules.points import SeparablePoints, XORPoints
 from datamodules.polynomial import PolynomialData
 from datamodules.polynomial_redraws import PolynomialRedraws
 from datamodules.synthetic import HighDimensionalData, LinearRegressionData
+from datamodules.wrapped import WrappedData
 
 __all__ = [
     "CorruptDataError",
@@ -20,5 +21,6 @@ __all__ = [
     "PolynomialRedraws",
     "SeparablePoints",
     "TensorSplit",
+    "WrappedData",
     "XORPoints",
 ]

@@ -7,6 +7,7 @@ from modules.mlp import MLP
 from modules.perceptron import Perceptron
 from modules.random_features import RandomFeatures
 from modules.softmax_regression import SoftmaxRegression
+from modules.wrapped import WrappedClassifier, WrappedRegressor
 
 __all__ = [
     "Classifier",
@@ -19,4 +20,6 @@ __all__ = [
     "RandomFeatures",
     "Regressor",
     "SoftmaxRegression",
+    "WrappedClassifier",
+    "WrappedRegressor",
 ]

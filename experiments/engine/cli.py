@@ -31,6 +31,7 @@ Runs the named experiments (all of them, in course order, when none is named).
   --fast                  smoke mode: tiny epochs and batches, kept apart in runs-fast
   --overwrite             replace earlier runs whose settings differ
   --config FILE           YAML merged over the experiment's defaults
+  --import PKG ...        your own packages, whose classes settings may then name
   --model.KEY V  --data.KEY V  --trainer.KEY V  --study.KEY V   single settings
 """
 

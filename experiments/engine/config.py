@@ -7,6 +7,7 @@ ConfigError (exit 2) and nothing is written.
 """
 
 import json
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +23,7 @@ from jsonargparse import (
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from datamodules import InMemoryDataModule
 from experiments.engine.errors import ConfigError, constructor_message, short_message
 from experiments.engine.plan import Member, Plan
 from experiments.engine.registry import Experiment
@@ -53,9 +55,44 @@ FAST = {
 FAST_SEEDS = 2  # at most: enough to exercise the means and standard errors
 
 # A setting may name a class to build (`class_path`); jsonargparse imports it to check it,
-# and importing runs code. Only this project's packages and Lightning's callbacks may be
+# and importing runs code. Only this project's packages, Lightning's callbacks and the
+# packages the user opts in (`--import PKG`, or `import: [PKG]` in a --config file) may be
 # named; anything else is refused before it is imported (exit 2).
 CLASS_PACKAGES = ["modules", "datamodules", "experiments", "lightning.pytorch.callbacks"]
+opted_in: set[str] = set()  # the user's packages the last parser allowed
+
+
+def imports_of(options: list[str]) -> list[str]:
+    """The packages `options` opt in: every `--import PKG ...`, and each --config file's
+    `import:` list. Read before parsing, since the parse imports the classes it is given."""
+    found, option = [], None
+    for word in options:
+        if word.startswith("--"):
+            option, _, value = word[2:].partition("=")
+            words = [value] if value else []
+        else:
+            words = [word]
+        for value in words if option in ("import", "config") else []:
+            found += [value] if option == "import" else config_imports(value)
+    for name in found:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(f"--import {name}: not a package name (e.g. mypkg)")
+        if name.partition(".")[0] in {*sys.stdlib_module_names, "jsonargparse"}:
+            raise ConfigError(f"--import {name}: only your own packages may be opted in, "
+                              "not the standard library's or jsonargparse")
+    return list(dict.fromkeys(found))
+
+
+def config_imports(config: str) -> list[str]:
+    """A --config file's (or YAML string's) `import:` list; a bad file is the parse's to
+    report."""
+    try:
+        text = Path(config).read_text() if Path(config).is_file() else config
+        loaded = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    imports = loaded.get("import") if isinstance(loaded, dict) else None
+    return [str(name) for name in imports] if isinstance(imports, list) else []
 
 
 def repeated_key(root: yaml.Node | None) -> yaml.ScalarNode | None:
@@ -98,15 +135,21 @@ def load_yaml(text: str, path: str | None = None):
     raise yaml.YAMLError(f"{where}, line {line}: key {key.value!r} is given twice")
 
 
-def use_fitlab_parsing() -> None:
+def use_fitlab_parsing(imports: list[str] = ()) -> None:
     """jsonargparse's process-wide settings as fitlab parses: the class-path allowlist
-    and the strict YAML loader. Set when a parser is built, not at import."""
-    set_parsing_settings(import_path_denylist=["*"], import_path_allowlist=CLASS_PACKAGES)
+    (fitlab's packages and `imports`, the user's) and the strict YAML loader. Set when a
+    parser is built, not at import; packages an earlier parser allowed and this one does
+    not are denied again (the settings are the process's)."""
+    global opted_in
+    revoked = opted_in - set(imports)
+    set_parsing_settings(import_path_denylist=["*", *revoked],
+                         import_path_allowlist=[*CLASS_PACKAGES, *imports])
+    opted_in = set(imports)
     set_loader("yaml", load_yaml, exceptions=(yaml.YAMLError,))
 
 
-def build_parser(experiment: Experiment) -> LightningArgumentParser:
-    use_fitlab_parsing()
+def build_parser(experiment: Experiment, imports: list[str] = ()) -> LightningArgumentParser:
+    use_fitlab_parsing(imports)
     parser = LightningArgumentParser(
         prog=f"run.py {experiment.name}",
         description=f"{experiment.description} (chapter {experiment.chapter})",
@@ -117,6 +160,8 @@ def build_parser(experiment: Experiment) -> LightningArgumentParser:
     parser.add_argument("--logdir", type=str | None, default=None,
                         help=f"where run folders go (default: {LOGDIR}; {FAST_LOGDIR} with --fast)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers on CPU")
+    parser.add_argument("--import", type=str, nargs="+", default=[], metavar="PKG",
+                        help="your own packages whose classes settings may name")
     parser.add_argument("--fast", action="store_true", help="smoke mode: tiny epochs and batches")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace earlier runs whose settings differ"
@@ -156,7 +201,7 @@ def parse(parser: LightningArgumentParser, layers: list[str],
 def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     """Parse `options` for `experiment`: its study, and one resolved config per selected
     member."""
-    parser = build_parser(experiment)
+    parser = build_parser(experiment, imports_of(options))
     defaults = ["--config", yaml.safe_dump(experiment.defaults, sort_keys=False)]
     # --print_config prints and exits at the end of a parse: only the last one, so that it
     # shows what --fast runs.
@@ -180,13 +225,20 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     # (a third of the time of parsing them all again, for studies of a hundred members),
     # or the member is derived from an earlier one that differs in numbers alone.
     yaml_layer = parse(parser, defaults)
+    # The experiment's own members set keys of the classes its YAML names; members the
+    # user declares (study.members or study.grid in a --config), keys of the classes the
+    # user chose: a sweep over one's own model names that model's settings.
+    user_layer = with_classes(yaml_layer, base)
+    yaml_members = parser.instantiate_classes(Namespace(study=yaml_layer.study)).study
+    yaml_members = yaml_members.all_members()
     user_keys = set_keys([*fast, *options])
     parsed: dict[tuple, tuple[dict, Namespace]] = {}  # numbers_apart(overrides) -> latest
     for name, overrides in selected.items():
         shape = numbers_apart(overrides)
         config = derived(*parsed[shape], overrides, user_keys) if shape in parsed else None
         if config is None:
-            config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
+            start = yaml_layer if yaml_members.get(name) == overrides else user_layer
+            config = parse(parser, [*as_options(overrides), *fast, *options], start=start)
         parsed[shape] = overrides, config
         member = Member(name, config, folder / name, overrides, study.is_final(name),
                         study.setup_of(name))
@@ -208,6 +260,16 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
+
+
+def with_classes(layer: Namespace, chosen: Namespace) -> Namespace:
+    """`layer` with the model and data of `chosen` where it names other classes."""
+    layer = layer.clone()
+    for group in ("model", "data"):
+        if chosen.get(group) is not None and (
+                layer.get(group) is None or layer[group].class_path != chosen[group].class_path):
+            layer[group] = chosen[group].clone()
+    return layer
 
 
 def is_number(value) -> bool:
@@ -269,6 +331,13 @@ def check_together(study: Study, model: FitModule | None, data: L.LightningDataM
                    trainer: L.Trainer, options: list[str]) -> None:
     """Settings valid one by one that cannot work together: refused now (ValueError), not
     as a traceback in every member's fit."""
+    if data is not None and not isinstance(data, InMemoryDataModule):
+        path = f"{type(data).__module__}.{type(data).__qualname__}"
+        raise ValueError(
+            f"--data.class_path {path}: a LightningDataModule, but not one fitlab holds in "
+            "memory (datamodules.InMemoryDataModule: has_test, train scored like val, the "
+            "batch order from the run's seed); wrap it: --data.class_path "
+            f"datamodules.WrappedData --data.dataset.class_path {path}")
     given = " ".join(sorted({o.partition("=")[0] for o in options if o.startswith("--data.")}))
     shapes = (("num_inputs", "num_inputs", "inputs per example"),
               ("num_outputs", "num_classes", "classes"))

@@ -9,6 +9,9 @@ import importlib
 import inspect
 import re
 
+import lightning as L
+from torch import nn
+
 
 class ConfigError(Exception):
     """Bad usage or settings: run.py prints the message and exits 2, having written nothing."""
@@ -34,6 +37,27 @@ def init_parameters(class_path: str) -> list[str]:
     return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
 
+def not_a_subclass(class_path: str, expected: str) -> str:
+    """Why a class cannot go where it was named, and what to name instead (README: "Your
+    own model and data")."""
+    if expected != "FitModule":
+        wanted = {"Module": "a torch.nn.Module",
+                  "Dataset": "a torch Dataset or a LightningDataModule"}
+        return f"not {wanted.get(expected, f'a subclass of {expected}')}"
+    module, _, name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name, None)
+    wrapped = (f"--model.class_path modules.WrappedClassifier --model.net.class_path "
+               f"{class_path} (or modules.WrappedRegressor)")
+    if inspect.isclass(cls) and issubclass(cls, L.LightningModule):
+        return ("a LightningModule but not a fitlab model (modules.FitModule: train scored "
+                "like val, each example's loss, the metrics per stage); subclass "
+                "modules.Classifier or modules.Regressor and build self.net, or train its "
+                f"forward with fitlab's loss and optimizer: {wrapped}")
+    if inspect.isclass(cls) and issubclass(cls, nn.Module):
+        return f"a plain torch.nn.Module, not a fitlab model; give it as the network: {wrapped}"
+    return "not a fitlab model (a subclass of modules.FitModule)"
+
+
 def constructor_message(text: str) -> str:
     """The class's own ValueError out of jsonargparse's report of a failed instantiation."""
     reasons = re.findall(r"^\s*- (.*)$", text, re.MULTILINE)
@@ -54,7 +78,12 @@ def short_message(text: str, parser) -> str:
     option = "--" + ".".join(keys)
     if denied := re.search(r"Importing '([\w.]+)' is not allowed", text):
         return (f"{option}: class_path {denied[1]} is not allowed; settings may only name "
-                "classes of fitlab (modules, datamodules, experiments) or Lightning callbacks")
+                "classes of fitlab (modules, datamodules, experiments) or Lightning callbacks"
+                f", or of a package you opt in: --import {denied[1].partition('.')[0]}")
+    if wrong := re.search(r"Import path ([\w.]+ )?does not correspond to a subclass of (\w+)",
+                          text):
+        path = (wrong[1] or re.findall(r"Given value: ([\w.]+)$", text, re.MULTILINE)[0]).strip()
+        return f"{option}.class_path {path}: {not_a_subclass(path, wrong[2])}"
     if bad_key := re.search(r"Option '(\w+)' is not accepted", text):
         class_path = re.search(r"class_path '([\w.]+)'", text)
         choices = init_parameters(class_path[1]) if class_path else []
