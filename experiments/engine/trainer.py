@@ -41,8 +41,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class LastCheckpoint(ModelCheckpoint):
     """last.ckpt at the end of a training epoch, unless saving would cost more than a
-    twentieth of the training time: the polynomial's epochs take milliseconds, as long as
-    writing the checkpoint. So a slow epoch is saved every time, a tiny one once 20 times
+    twentieth of the training time (rank 0's clock decides under DDP): the polynomial's
+    epochs take milliseconds, as long as writing the checkpoint. So a slow epoch is saved every time, a tiny one once 20 times
     the last save's duration has passed (a kill then loses a fraction of a second), and
     the epoch that ends fitting always, as the studies' figures load it."""
 
@@ -57,7 +57,9 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         started = self.clock()
         due = started - self.saved_at >= self.COST_SHARE * self.save_seconds
-        if due or self.fitting_ends(trainer):
+        # Under DDP a save is collective (every rank enters it): rank 0's clock decides for
+        # all, or ranks whose clocks disagree would wait for each other for ever.
+        if trainer.strategy.broadcast(due or self.fitting_ends(trainer)):
             super().on_train_epoch_end(trainer, pl_module)
             self.saved_at = self.clock()
             self.save_seconds = self.saved_at - started
