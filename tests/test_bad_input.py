@@ -136,9 +136,9 @@ def test_lightning_callbacks_and_fitlabs_own_classes_are_still_allowed(tmp_path)
 @pytest.mark.parametrize(
     "args, named",
     [
-        (["polynomial", "--data.degree", "5"],
-         "polynomial/book_underfit: --model.num_inputs is 2 but the data (PolynomialData, "
-         "--data.degree) gives 6 inputs per example; set --model.num_inputs 6"),
+        (["mlp", "--data", "datamodules.XORPoints", "--data.batch_size", "20"],
+         "mlp/scratch: --model.num_inputs is 784 but the data (XORPoints, --data.batch_size) "
+         "gives 2 inputs per example; set --model.num_inputs 2"),
         (["mlp", "--model.num_outputs", "5"],
          "--model.num_outputs is 5 but the data (FashionMNISTDataModule) gives 10 classes"),
         (["mlp", "--trainer.enable_checkpointing", "false"],
@@ -160,6 +160,32 @@ def test_settings_that_cannot_work_together_are_refused_before_anything_runs(
 
 
 def test_the_same_settings_pass_when_they_agree(tmp_path):
-    plan = cli.plans_for(["polynomial"], ["--logdir", str(tmp_path), "--study.member", "normal",
-                                          "--data.degree", "5", "--model.num_inputs", "6"])[0][1]
-    assert plan.members[0].config.model.init_args.num_inputs == 6
+    plan = cli.plans_for(["mlp"], ["--logdir", str(tmp_path), "--study.member", "relu",
+                                   "--data", "datamodules.XORPoints", "--model.num_inputs", "2",
+                                   "--model.num_outputs", "2"])[0][1]
+    assert plan.members[0].config.model.init_args.num_inputs == 2
+
+
+@pytest.mark.parametrize("args, named", [
+    (["mlp", "--model.activation", "tanh"],
+     "mlp: --model.activation tanh changes what members are (model.activation of relu: relu, "
+     "sigmoid: sigmoid): they would be other runs under their names; run --study.member "
+     "tanh for that member"),
+    (["mlp", "--study.member", "relu", "--model.activation", "tanh"],
+     "--model.activation tanh changes what members are (model.activation of relu: relu)"),
+    (["polynomial", "--data.degree", "5"], "run --study.member degree=5 for that member"),
+    (["kfold", "--data.fold", "1"], "--data.fold 1 changes what members are"),
+    (["mlp", "--model.style", "scratch"],  # relu then is scratch, under another name
+     "mlp: members scratch and relu would be the same run"),
+    # A class swap: refused whether or not the user also sets the dropped key.
+    (["mlp", "--model.class_path", "modules.SoftmaxRegression"],
+     "--model.class_path modules.SoftmaxRegression does not take model.activation, which "
+     "members set (relu: relu, sigmoid: sigmoid, tanh: tanh)"),
+    (["mlp", "--model.class_path", "modules.SoftmaxRegression", "--model.activation", "tanh"],
+     "unknown option --model.activation: not a setting of SoftmaxRegression"),
+    (["polynomial", "--model.class_path", "modules.LeastSquares"],
+     "--model.class_path modules.LeastSquares changes what members are (model.class_path of "
+     "book_underfit: modules.LinearRegression"),
+])
+def test_an_option_that_changes_what_members_are_is_refused(capsys, logdir, args, named):
+    assert named in refused(capsys, logdir, *args)

@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if rank_zero_only.rank == 0:
+        for _, plan in plans:
+            for note in plan.notes:
+                print(f"{plan.experiment.name}: {note}", file=sys.stderr)
     failed = []  # "experiment/member: why", one line each at the end
     # Several experiments: each one's figures are drawn while the next trains (drawing.py).
     figures = drawing.in_background() if len(plans) > 1 else contextlib.nullcontext([])

@@ -75,6 +75,9 @@ class Plan:
     overwrite: bool
     base: Namespace  # the experiment's settings before any member's overrides
     members: list[Member]
+    # What the console says before running: e.g. a trainer setting that replaced a
+    # member's own (config.members_kept).
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def seeded(self, member: Member, seeds: int, seed_data: bool) -> list[Member]:
         """The member's runs, one per seed (the member itself when seeds is 1).
