@@ -13,7 +13,7 @@ import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import config, drawing, index, registry, runner
+from experiments.engine import config, drawing, index, registry, report, runner
 from experiments.engine.describe import describe
 from experiments.engine.errors import ConfigError, suggest
 from experiments.engine.plan import Plan
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nEvery experiment in {logdir}: {path}")
         # One experiment named: its own folder, so TensorBoard opens on its runs alone.
         shown = plans[0][1].folder if len(plans) == 1 else logdir
-        print(f"TensorBoard: tensorboard --logdir {shown}")
+        print(f"TensorBoard: {report.tensorboard_command(shown)}")
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed else 0

@@ -100,6 +100,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
         why = f"{error.strerror or error}: {error.filename or plan.folder}"
         return [runner.member_result(plan, m, "failed", why, 0, started, {}) for m in members]
     resume = checkpoint if checkpoint.exists() and not any(replaced) else None
+    runner.say_resumed(resume)
     status, message, _ = runner.train(trainer, stacked, data, resume,
                                       test=data.has_test and members[0].final)
     data.splits = {}  # trained and tested: the stacked copy can go before members reload

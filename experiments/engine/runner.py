@@ -55,6 +55,16 @@ def last_checkpoint(member: Member) -> Path | None:
     return member.checkpoint if "loops" in saved else None
 
 
+@rank_zero_only
+def say_resumed(checkpoint: Path | None) -> None:
+    """`  resumed from epoch 3 (last.ckpt), training on from epoch 4`. Lightning's
+    checkpoint holds the epoch that had just ended, counted from 0."""
+    if checkpoint is not None:
+        epoch = torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"] + 1
+        print(f"  resumed from epoch {epoch} ({checkpoint.name}), training on from epoch "
+              f"{epoch + 1}", flush=True)
+
+
 def check_folders(plan: Plan) -> None:
     """Refuse (ConfigError) a logdir we cannot write or a folder holding other settings."""
     logdir = plan.folder.parent
@@ -185,6 +195,7 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
                              f"{error.filename or member.folder}", 0, started, {})
     # Until rank 0 removed a replaced run, other ranks still see its checkpoint.
     resume = None if replace else last_checkpoint(member)
+    say_resumed(resume)
     status, message, logged = train(trainer, model, data, resume,
                                     test=data.has_test and member.final)
     final = {k: float(logged[k]) for k in sorted(logged, key=stage_order) if k != "step"}

@@ -139,6 +139,7 @@ class Study:
         if self.member is None:
             self.summarize(plan, results)
         else:
+            report.show_results(plan, results)
             print(f"{plan.experiment.name}/{plan.members[0].name}: {results[0]['status']}; "
                   "once every member has finished, --study.report_only true writes the summary")
         return results
