@@ -6,10 +6,13 @@ subprocess per case would cost seconds); test_experiments.py runs the same path 
 subprocess. A traceback would fail the test, since `main` would raise instead of returning.
 """
 
+import os
+
 import pytest
 
 from experiments.engine import cli
 
+CORES = len(os.sched_getaffinity(0))
 DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
 
@@ -141,6 +144,12 @@ def test_lightning_callbacks_and_fitlabs_own_classes_are_still_allowed(tmp_path)
          "gives 2 inputs per example; set --model.num_inputs 2"),
         (["mlp", "--model.num_outputs", "5"],
          "--model.num_outputs is 5 but the data (FashionMNISTDataModule) gives 10 classes"),
+        (["mlp", "--trainer.max_epochs", "0"],
+         "mlp/scratch: --trainer.max_epochs 0 trains nothing and saves no last.ckpt"),
+        (["mlp", "--trainer.accelerator", "cpu", "--trainer.devices", str(CORES + 1)],
+         f"--trainer.devices {CORES + 1} on CPU: DDP would start {CORES + 1} processes on "
+         f"{CORES} cores, each taking its own batch (a step's batch becomes devices × "
+         f"--data.batch_size); use --trainer.devices {CORES} or fewer"),
         (["mlp", "--trainer.enable_checkpointing", "false"],
          "--trainer.enable_checkpointing false: every fitlab run saves checkpoints/last.ckpt"),
         (["mlp", "--model.optimizer", "adam", "--model.momentum", "0.9"],

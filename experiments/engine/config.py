@@ -8,6 +8,7 @@ ConfigError (exit 2) and nothing is written.
 
 import importlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from jsonargparse import (
     set_loader,
     set_parsing_settings,
 )
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
@@ -359,6 +361,16 @@ def check_together(study: Study, model: FitModule | None, data: L.LightningDataM
                 f"--model.{model_key} is {wanted} but the data ({type(data).__name__}"
                 f"{', ' + given if given else ''}) gives {got} {what}; set --model.{model_key}"
                 f" {got}, or data settings that give {wanted}")
+    if trainer.max_epochs == 0:
+        raise ValueError("--trainer.max_epochs 0 trains nothing and saves no last.ckpt, yet "
+                         "would score the untrained model as a result; give 1 or more")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
+        raise ValueError(
+            f"--trainer.devices {trainer.num_devices} on CPU: DDP would start "
+            f"{trainer.num_devices} processes on {cores} cores, each taking its own batch "
+            f"(a step's batch becomes devices × --data.batch_size); use --trainer.devices "
+            f"{cores} or fewer")
     if trainer.world_size > 1 and study.one_process:
         raise ValueError(
             f"--trainer.devices/--trainer.num_nodes give {trainer.world_size} processes, but "

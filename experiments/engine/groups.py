@@ -121,6 +121,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
             plan, member, "diverged" if diverged else status,
             str(diverged) if diverged else message, epochs,
             started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
+        runner.judged(plan, plain, result)  # its first train/loss is not kept: chance alone
         save_member_checkpoint(plain, member, epochs, trainer.global_step)
         runner.close_folder(plan, member, result, logger)
         results.append(result)
