@@ -29,7 +29,8 @@ Runs the named experiments (all of them, in course order, when none is named).
   --logdir DIR            where run folders go (default: runs; runs-fast with --fast)
   --seed N                default 0: same seed, same numbers on CPU
   --fast                  smoke mode: tiny epochs and batches, kept apart in runs-fast
-  --overwrite             replace earlier runs whose settings differ
+  --overwrite             replace earlier runs whose settings or code differ
+  --rerun                 train again even runs finished with these settings and code
   --config FILE           YAML merged over the experiment's defaults
   --model.KEY V  --data.KEY V  --trainer.KEY V  --study.KEY V   single settings
 """

@@ -122,9 +122,11 @@ def build_parser(experiment: Experiment) -> LightningArgumentParser:
                         help=f"where run folders go (default: {LOGDIR}; {FAST_LOGDIR} with --fast)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers on CPU")
     parser.add_argument("--fast", action="store_true", help="smoke mode: tiny epochs and batches")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace earlier runs whose settings differ"
-    )
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace earlier runs whose settings or code differ")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train every member again, even one finished with these "
+                             "settings and code")
     parser.add_lightning_class_args(FitModule, "model", subclass_mode=True, required=False)
     parser.add_lightning_class_args(
         L.LightningDataModule, "data", subclass_mode=True, required=False

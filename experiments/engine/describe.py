@@ -59,7 +59,10 @@ def describe(plan: Plan) -> str:
         "  --seed N          the training seed (0): same seed, same numbers on CPU",
         "  --fast            smoke mode: 2 epochs of 4 batches, into runs-fast unless",
         "                    --logdir says otherwise",
-        "  --overwrite       replace earlier runs in the folders whose settings differ",
+        "  --overwrite       replace earlier runs in the folders whose settings or code",
+        "                    differ",
+        "  --rerun           train every member again, even one finished with these",
+        "                    settings and code",
         "  --print_config    the resolved settings as YAML, then exit",
     ]
     return "\n".join(lines)

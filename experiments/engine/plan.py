@@ -22,7 +22,7 @@ from jsonargparse import ArgumentParser, Namespace
 from experiments.engine.registry import Experiment
 
 # Keys that say how to run, not what a member is; left out of its config.yaml.
-RUN_KEYS = ("config", "logdir", "overwrite", "study", "__path__")
+RUN_KEYS = ("config", "logdir", "overwrite", "rerun", "study", "__path__")
 
 
 SEED_SEPARATOR = ",seed="
