@@ -30,6 +30,9 @@ def refused(capsys, logdir, *args: str) -> str:
     "args, named",
     [
         (["linear_regression", "--model.lr", "-1"], "lr must be > 0, got -1"),
+        (["linear_regression", "--seed", "-1"], "--seed -1: a seed is from 0 to 4294967295"),
+        (["softmax_regression", "--data.data_dir", "/proc/nope"],
+         "--data.data_dir /proc/nope: cannot write in /proc"),
         (["linear_regression", "--model.num_inputs", "-1"], "num_inputs must be >= 1"),
         (["linear_regression", "--data.num_train", "-3"], "num_train must be >= 1"),
         (["linear_regression", "--data.batch_size", "-10"], "batch_size must be >= 1"),

@@ -8,6 +8,7 @@ Exit codes: 0 every run finished (a diverged run is a result), 2 bad usage or se
 import contextlib
 import gc
 import logging
+import os
 import sys
 import warnings
 
@@ -91,6 +92,17 @@ def set_aside_what_lives_on() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:  # `run.py --list | head -1`: the reader has all it wanted
+        # Python would still flush into the closed pipe at exit, and complain: point
+        # stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run(argv: list[str] | None) -> int:
+    """main's work: parse, check, run, report."""
     names, options = split(list(sys.argv[1:] if argv is None else argv))
     if "--list" in options:
         list_experiments()

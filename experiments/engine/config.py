@@ -27,6 +27,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from experiments.engine.errors import ConfigError, constructor_message, short_message
+from experiments.engine.files import cannot_write
 from experiments.engine.plan import Member, Plan
 from experiments.engine.registry import Experiment
 from experiments.engine.study import Study
@@ -169,6 +170,8 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     printing = [o for o in options if o.startswith("--print_config")]
     options = [o for o in options if o not in printing]
     base = parse(parser, [*defaults, *options])
+    if not 0 <= base.seed < 2**32:  # what numpy and Lightning's seed_everything take
+        raise ConfigError(f"--seed {base.seed}: a seed is from 0 to {2**32 - 1}")
     fast = as_options(FAST) if base.fast else []
     if base.fast and base.study.init_args.seeds > FAST_SEEDS:  # your --study.seeds still wins
         defaults.append(f"--study.seeds={FAST_SEEDS}")
@@ -363,6 +366,12 @@ def check_together(study: Study, model: FitModule | None, data: L.LightningDataM
                 f"--model.{model_key} is {wanted} but the data ({type(data).__name__}"
                 f"{', ' + given if given else ''}) gives {got} {what}; set --model.{model_key}"
                 f" {got}, or data settings that give {wanted}")
+    # A dataset kept in files (Fashion-MNIST) installs or downloads them there.
+    data_dir = getattr(data, "data_dir", None)
+    if data_dir is not None and not Path(data_dir).is_dir() and (
+            problem := cannot_write(Path(data_dir))):
+        raise ValueError(f"--data.data_dir {data_dir}: {problem}; give a folder you can "
+                         "write, or leave it out (default data/)")
     if trainer.max_epochs == 0:
         raise ValueError("--trainer.max_epochs 0 trains nothing and saves no last.ckpt, yet "
                          "would score the untrained model as a result; give 1 or more")

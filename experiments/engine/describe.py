@@ -1,10 +1,14 @@
-"""`run.py NAME --help`: an experiment's settings, their types and current values."""
+"""`run.py NAME --help`: an experiment's settings, their types, current values and what
+they mean (from the Args sections of the classes' docstrings), and its members."""
 
+import functools
 import importlib
 import inspect
+import textwrap
 import types
 import typing
 
+import docstring_parser  # jsonargparse[signatures] installs it; its --help reads it too
 import lightning as L
 from jsonargparse import Namespace
 
@@ -23,16 +27,72 @@ def type_name(annotation) -> str:
     return "None" if annotation is type(None) else getattr(annotation, "__name__", "")
 
 
+@functools.cache
+def meanings(cls: type) -> dict[str, str]:
+    """init argument -> what it means: the Args sections of the class's docstring and its
+    __init__'s, and of its parents' (a shared setting is explained once, where it is
+    defined: FitModule's lr); the nearest class that explains an argument wins."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        for doc in (klass.__doc__, getattr(klass.__dict__.get("__init__"), "__doc__", None)):
+            for param in docstring_parser.parse(doc or "").params:
+                if param.description:
+                    found[param.arg_name] = " ".join(param.description.split())
+    return found
+
+
+MAX_VALUE = 40  # characters of a current value shown; a study's member table is summarised
+
+
+def shown(value) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
 def settings(key: str, group: Namespace) -> list[str]:
-    """`--model.lr  float  0.1` for each init argument of the group's class."""
+    """`--model.lr  float  0.1` for each init argument of the group's class, with what it
+    means on the next line where its docstrings say."""
     module, _, name = group.class_path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
-    hints = typing.get_type_hints(cls.__init__)
+    hints, meaning = typing.get_type_hints(cls.__init__), meanings(cls)
     lines = [f"{key}: {group.class_path}"]
     for arg, value in vars(group.init_args).items():
         option = f"--{key}.{arg}"
-        lines.append(f"  {option:<28} {type_name(hints.get(arg)):<24} {value}")
+        lines.append(f"  {option:<28} {type_name(hints.get(arg)):<24} {shown(value)}")
+        if arg in meaning:
+            lines += textwrap.wrap(meaning[arg], width=96, initial_indent=" " * 6,
+                                   subsequent_indent=" " * 6)
     return lines
+
+
+def axis_values(values: list[str]) -> str:
+    """`0, 2, 4, … 18 (17 values)`, or all of them when few."""
+    if len(values) <= 6:
+        return ", ".join(values)
+    return f"{', '.join(values[:3])}, … {values[-1]} ({len(values)} values)"
+
+
+def member_lines(plan: Plan) -> list[str]:
+    """The members, compactly: the named ones, then each grid axis and its values
+    (`degree=3,fold=2` names are read as axes degree and fold), and the seeds."""
+    names = list(dict.fromkeys(m.base_name for m in plan.members))
+    seeds = len(plan.members) // len(names)
+    head = (f"members ({len(names)}{f', each with {seeds} seeds' if seeds > 1 else ''}; "
+            "--study.member NAME or an index runs one):")
+    plain = [n for n in names if "=" not in n]
+    axes: dict[str, list[str]] = {}
+    for name in names:
+        for part in name.split(","):
+            key, is_axis, value = part.partition("=")
+            if is_axis and value not in axes.setdefault(key, []):
+                axes[key].append(value)
+            elif not is_axis and name not in plain and key not in plain:
+                plain.append(key)  # a prefix shared by a sweep's members (ridge,wd=3)
+    if len(names) <= 12:
+        return [head, f"  {', '.join(names)}"]
+    return [head, *textwrap.wrap(", ".join(plain), width=96, initial_indent="  ",
+                                 subsequent_indent="  "),
+            *(f"  {key}: {axis_values(values)}" for key, values in axes.items())]
 
 
 def describe(plan: Plan) -> str:
@@ -47,7 +107,7 @@ def describe(plan: Plan) -> str:
     for key in ("model", "data", "study"):
         if base.get(key) is not None:
             lines += settings(key, base[key]) + [""]
-    lines += [f"members: {', '.join(m.name for m in plan.members)}", ""]
+    lines += [*member_lines(plan), ""]
     lightning_defaults = inspect.signature(L.Trainer).parameters
     changed = {k: v for k, v in vars(base.trainer).items() if v != lightning_defaults[k].default}
     lines += [

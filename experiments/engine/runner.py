@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from datamodules import CorruptDataError, DataUnavailableError
 from experiments.engine import board, code_version, report
 from experiments.engine.errors import ConfigError
-from experiments.engine.files import write_atomically
+from experiments.engine.files import cannot_write, write_atomically
 from experiments.engine.plan import Member, Plan, flat
 from experiments.engine.trainer import LastMetrics, build_trainer
 from modules import DivergedError
@@ -78,15 +77,8 @@ def say_resumed(checkpoint: Path | None) -> None:
 
 def check_folders(plan: Plan) -> None:
     """Refuse (ConfigError) a logdir we cannot write or a folder holding other settings."""
-    logdir = plan.folder.parent
-    existing = next((p for p in [plan.folder, *plan.folder.parents] if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise ConfigError(f"--logdir {logdir}: {existing} is a file, not a folder")
-    try:  # really write: permission bits do not bind root, read-only mounts bind everyone
-        tempfile.TemporaryFile(dir=existing).close()
-    except OSError as error:
-        raise ConfigError(f"--logdir {logdir}: cannot write in {existing} ({error.strerror})"
-                          ) from None
+    if problem := cannot_write(plan.folder):
+        raise ConfigError(f"--logdir {plan.folder.parent}: {problem}")
     if plan.overwrite:
         return
     for member in plan.members:
