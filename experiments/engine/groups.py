@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules.stacked import StackedData
 from experiments.engine import runner
+from experiments.engine.learning import judged
 from experiments.engine.plan import Member, Plan
 from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
 from modules.closed_form_group import ClosedFormGroup
@@ -121,7 +122,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
             plan, member, "diverged" if diverged else status,
             str(diverged) if diverged else message, epochs,
             started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
-        runner.judged(plan, plain, result)  # its first train/loss is not kept: chance alone
+        judged(plan, plain, result)  # its first train/loss is not kept: chance alone
         save_member_checkpoint(plain, member, epochs, trainer.global_step)
         runner.close_folder(plan, member, result, logger)
         results.append(result)
