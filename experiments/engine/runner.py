@@ -73,7 +73,7 @@ def check_folders(plan: Plan) -> None:
     """Refuse (ConfigError) a logdir we cannot write or a folder holding other settings."""
     if problem := cannot_write(plan.folder):
         raise ConfigError(f"--logdir {plan.folder.parent}: {problem}")
-    if plan.overwrite:
+    if plan.overwrite or plan.base.get("rerun"):  # those replace earlier runs anyway
         return
     for member in plan.members:
         if changed := changed_settings(member):
