@@ -107,3 +107,10 @@ def test_a_class_swap_that_takes_every_members_settings_carries_them():
     normal = next(m for m in plan.members if m.name == "normal")
     assert normal.config.model.class_path == "modules.LinearRegression"
     assert (normal.config.data.init_args.degree, normal.config.model.init_args.num_inputs) == (3, 4)
+
+
+def test_several_processes_say_what_they_do_to_the_batch():
+    _, plan = config.plan(registry.load("softmax_regression"), [
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"])
+    assert plan.notes == ["note: 2 processes (DDP) each take --data.batch_size 256 a step: "
+                          "512 examples in all (give 128 to keep 256)"]

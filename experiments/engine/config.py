@@ -213,7 +213,8 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             if settings not in trainers:
                 trainers[settings] = build_trainer(result, [member], member.checkpoint,
                                                    trainer_args, study.callbacks())
-            check_together(study, model, data, trainers[settings], options)
+            notes = check_together(study, model, data, trainers[settings], options)
+            result.notes += [note for note in notes if note not in result.notes]
         except (ValueError, MisconfigurationException) as error:
             message = constructor_message(str(error))
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
@@ -269,9 +270,9 @@ def merged_members(plan: Plan) -> list[Member]:
 
 
 def check_together(study: Study, model: FitModule | None, data: L.LightningDataModule | None,
-                   trainer: L.Trainer, options: list[str]) -> None:
+                   trainer: L.Trainer, options: list[str]) -> list[str]:
     """Settings valid one by one that cannot work together: refused now (ValueError), not
-    as a traceback in every member's fit."""
+    as a traceback in every member's fit. What the console should say before running."""
     given = " ".join(sorted({o.partition("=")[0] for o in options if o.startswith("--data.")}))
     shapes = (("num_inputs", "num_inputs", "inputs per example"),
               ("num_outputs", "num_classes", "classes"))
@@ -303,3 +304,9 @@ def check_together(study: Study, model: FitModule | None, data: L.LightningDataM
         raise ValueError(
             f"--trainer.devices/--trainer.num_nodes give {trainer.world_size} processes, but "
             f"{study.one_process}; run it on one device (--trainer.devices 1)")
+    batch = getattr(data, "batch_size", None)
+    if trainer.world_size > 1 and batch:  # each process takes a batch of its own shard
+        return [f"note: {trainer.world_size} processes (DDP) each take --data.batch_size "
+                f"{batch} a step: {trainer.world_size * batch} examples in all (give "
+                f"{batch // trainer.world_size} to keep {batch})"]
+    return []
