@@ -48,7 +48,11 @@ def refused(capsys, logdir, *args: str) -> str:
         (["mlp", "--model.activation", "swish"], "expected one of relu, sigmoid, tanh"),
         (["mlp", "--model.num_hiddens", "[256, 0]"], "num_hiddens must be"),
         (["kfold", "--study.num_folds", "1"], "num_folds must be in [2,"),
-        (["linear_regression", "--trainer.max_epochs", "-2"], "`max_epochs` must be a non-neg"),
+        (["linear_regression", "--trainer.max_epochs", "-2"],
+         "--trainer.max_epochs must be a non-neg"),  # Lightning's `max_epochs`, as typed
+        (["softmax_regression", "--data.batch_size", "0"],
+         "softmax_regression/scratch: --data.batch_size must be >= 1, got 0"),
+        (["softmax_regression", "--trainer.devices", "abc"], "--trainer.devices selected with"),
         (["linear_regression", "--trainer.max_epochs", "many"], "--trainer.max_epochs"),
         (["softmax_regression", "--model.lr", "abc"], "--model.lr"),
         (["softmax_regression", "--model.lr", "0"], "lr must be > 0"),

@@ -24,7 +24,12 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from experiments.engine.errors import ConfigError, constructor_message, short_message
+from experiments.engine.errors import (
+    ConfigError,
+    constructor_message,
+    option_named,
+    short_message,
+)
 from experiments.engine.files import cannot_write
 from experiments.engine.identity import config_key, is_number, members_kept
 from experiments.engine.plan import Member, Plan
@@ -215,8 +220,8 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
                                                    trainer_args, study.callbacks())
             notes = check_together(study, model, data, trainers[settings], options)
             result.notes += [note for note in notes if note not in result.notes]
-        except (ValueError, MisconfigurationException) as error:
-            message = constructor_message(str(error))
+        except (ValueError, TypeError, MisconfigurationException) as error:
+            message = option_named(constructor_message(str(error)), member.config, options)
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
 
