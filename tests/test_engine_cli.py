@@ -65,7 +65,7 @@ def test_help_summarises_a_grid_of_members_by_its_axes(capsys):
     assert cli.main(["kfold", "--help"]) == 0
     out = capsys.readouterr().out
     assert "members (100; --study.member NAME or an index runs one):" in out
-    assert "  degree: 0, 1, 2, … 19 (20 values)\n  fold: 0, 1, 2, 3, 4\n" in out
+    assert "  degree=…,fold=…: degree 0, 1, 2, … 19 (20 values); fold 0, 1, 2, 3, 4\n" in out
     assert "degree=3,fold=2" not in out  # not the 100 names
 
 

@@ -73,26 +73,29 @@ def axis_values(values: list[str]) -> str:
 
 
 def member_lines(plan: Plan) -> list[str]:
-    """The members, compactly: the named ones, then each grid axis and its values
-    (`degree=3,fold=2` names are read as axes degree and fold), and the seeds."""
+    """The members, compactly when many: the named ones, then each grid's pattern with
+    the values of its axes (`degree=3,fold=2` is a point of `degree=…,fold=…`), and the
+    seeds."""
     names = list(dict.fromkeys(m.base_name for m in plan.members))
     seeds = len(plan.members) // len(names)
     head = (f"members ({len(names)}{f', each with {seeds} seeds' if seeds > 1 else ''}; "
             "--study.member NAME or an index runs one):")
-    plain = [n for n in names if "=" not in n]
-    axes: dict[str, list[str]] = {}
-    for name in names:
-        for part in name.split(","):
-            key, is_axis, value = part.partition("=")
-            if is_axis and value not in axes.setdefault(key, []):
-                axes[key].append(value)
-            elif not is_axis and name not in plain and key not in plain:
-                plain.append(key)  # a prefix shared by a sweep's members (ridge,wd=3)
     if len(names) <= 12:
         return [head, f"  {', '.join(names)}"]
-    return [head, *textwrap.wrap(", ".join(plain), width=96, initial_indent="  ",
+    named = [n for n in names if "=" not in n]
+    grids: dict[str, dict[str, list[str]]] = {}  # pattern -> axis -> its values
+    for name in (n for n in names if "=" in n):
+        parts = [part.partition("=") for part in name.split(",")]
+        pattern = ",".join(f"{key}=…" if axis else key for key, axis, _ in parts)
+        axes = grids.setdefault(pattern, {})
+        for key, axis, value in parts:
+            if axis and value not in axes.setdefault(key, []):
+                axes[key].append(value)
+    return [head, *textwrap.wrap(", ".join(named), width=96, initial_indent="  ",
                                  subsequent_indent="  "),
-            *(f"  {key}: {axis_values(values)}" for key, values in axes.items())]
+            *(f"  {pattern}: " + "; ".join(f"{key} {axis_values(values)}"
+                                           for key, values in axes.items())
+              for pattern, axes in grids.items())]
 
 
 def describe(plan: Plan) -> str:
