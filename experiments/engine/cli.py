@@ -2,7 +2,8 @@
 
 Exit codes: 0 every run finished (a diverged run is a result), 2 bad usage or settings
 (one short message, nothing written), 1 a run failed (after the others still ran),
-130 interrupted (rerun the same command to resume).
+130 interrupted (rerun the same command to resume), 141 the reader of stdout left mid-run
+(`| head`; a listing or --help that a reader cut short still ends 0, quietly).
 """
 
 import contextlib
@@ -91,19 +92,24 @@ def set_aside_what_lives_on() -> None:
     gc.freeze()
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
     except BrokenPipeError:  # `run.py --list | head -1`: the reader has all it wanted
         # Python would still flush into the closed pipe at exit, and complain: point
         # stdout at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        # A listing said all that was read; runs that stopped early did not finish.
+        return 0 if {"--list", "-h", "--help"} & set(argv) else SIGPIPE_EXIT
 
 
-def run(argv: list[str] | None) -> int:
+def run(argv: list[str]) -> int:
     """main's work: parse, check, run, report."""
-    names, options = split(list(sys.argv[1:] if argv is None else argv))
+    names, options = split(list(argv))
     if "--list" in options:
         list_experiments()
         return 0
