@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from datamodules import FashionMNISTDataModule, PolynomialData  # noqa: E402
-from datamodules.stacked import StackedData  # noqa: E402
 from experiments.engine.threads import set_torch_threads  # noqa: E402
+from members.data import StackedData  # noqa: E402
+from members.stacked import StackedMembers  # noqa: E402
 from modules import MLP, LinearRegression, SoftmaxRegression  # noqa: E402
-from modules.stacked import StackedMembers  # noqa: E402
 
 TRAINER = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, use_distributed_sampler=False)

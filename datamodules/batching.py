@@ -154,6 +154,9 @@ class EpochBatches(Sampler[Tensor]):
 class InMemoryDataModule(L.LightningDataModule):
     """A datamodule whose splits are tensors in memory, batched by EpochBatches.
 
+    `VARY_WITHIN_GROUP`: settings in which the data of members trained together as one group
+    may differ (each member's own splits, of one shape: members/data.py).
+
     Subclasses implement `load_splits()` (returning "train", "val" and optionally "test"
     TensorSplits) and set `has_test`, which the runner reads before calling `trainer.test`.
     `setup()` loads the splits once; on a GPU it moves them to the device once, so no batch
@@ -164,6 +167,8 @@ class InMemoryDataModule(L.LightningDataModule):
     Validation has two dataloaders: val, then the training split scored the same way
     (a fixed subset of it as large as val when it is larger).
     """
+
+    VARY_WITHIN_GROUP: tuple[str, ...] = ("seed",)
 
     has_test: bool = False
 

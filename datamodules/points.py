@@ -15,13 +15,14 @@ from datamodules.synthetic import SyntheticData
 
 
 class SeparablePoints(SyntheticData):
-    """Points uniform in the disk ‖x‖ <= radius, labelled by a random line, with every point
-    at least `margin` from it.
+    """Points uniform in the disk ‖x‖ <= radius, labelled by one random line, with every
+    point at least `margin` from it.
 
-    The margin is measured the way the perceptron convergence theorem needs it: with the
-    unit vector u = (w, b) / ‖(w, b)‖ of the separating line, y·(u·(x, 1)) >= margin. Since
-    ‖(x, 1)‖² <= radius² + 1, the perceptron makes at most `bound` = (radius² + 1) / margin²
-    updates on these points (Novikoff's theorem).
+    The line is the dataset's truth: drawn once from the seed's truth stream, the same for
+    every split (`line`, the unit vector u = (w1, w2, b)); each split draws its points alone.
+    The margin is measured the way the perceptron convergence theorem needs it:
+    y·(u·(x, 1)) >= margin. Since ‖(x, 1)‖² <= radius² + 1, the perceptron makes at most
+    `bound` = (radius² + 1) / margin² updates on these points (Novikoff's theorem).
     """
 
     num_inputs = 2
@@ -34,12 +35,18 @@ class SeparablePoints(SyntheticData):
         check_arg("margin", margin, 1e-6, radius / 2, note=" (half the radius)")
         self.margin, self.radius = margin, radius
         self.bound = (radius**2 + 1) / margin**2
+        self.line = self.draw_line(self.truth_stream())
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def draw_line(self, generator: torch.Generator) -> Tensor:
+        """A line of random direction passing within radius / 2 of the origin, as the unit
+        vector u = (w1, w2, b)."""
         angle = torch.rand(1, generator=generator) * 2 * math.pi
         offset = (torch.rand(1, generator=generator) - 0.5) * self.radius
         u = torch.cat([torch.cos(angle), torch.sin(angle), offset])
-        u = u / u.norm()  # (w1, w2, b) with ‖u‖ = 1
+        return u / u.norm()
+
+    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        u = self.line
         X, kept = torch.empty(0, 2), 0
         while kept < n:  # rejection sampling: drop the points inside the margin band
             r = self.radius * torch.rand(n, generator=generator).sqrt()  # uniform in the disk

@@ -47,6 +47,8 @@ class PolynomialData(SyntheticData):
         fold: the fold validated on (the others trained on); None: no folds.
     """
 
+    VARY_WITHIN_GROUP = ("seed", "fold")  # folds of one size: cross-validation's members
+
     def __init__(self, degree: int = 3, w: Sequence[float] = (5.0, 1.2, -3.4, 5.6),
                  noise: float = 0.1, num_train: int = 100, num_val: int = 100,
                  num_test: int = 100, eval_in_train_range: bool = False, num_folds: int = 5,

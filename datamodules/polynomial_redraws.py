@@ -29,22 +29,19 @@ class PolynomialRedraws(PolynomialData):
                  batch_size: int = 100, seed: int = 0):
         super().__init__(degree=degree, w=w, noise=noise, num_train=num_train,
                          num_val=num_val, num_test=num_test, batch_size=batch_size, seed=seed)
-        check_arg("redraws", redraws, 1)
+        # The standard errors leave one training set out, and need two or more beside it.
+        check_arg("redraws", redraws, 3, note=" (for standard errors over the training sets)")
         if test_range is not None:
             check_arg("test_range", test_range, 0, note=" (or None)")
         self.redraws, self.test_range = redraws, test_range
         self.truth: dict[str, Tensor] = {}
 
     def load_splits(self) -> dict[str, TensorSplit]:
-        generator = torch.Generator().manual_seed(self.seed)
-        inputs = {
-            "train": torch.randn(self.num_train, self.redraws, 1, generator=generator,
-                                 dtype=torch.float64),
-            "val": self.test_inputs(self.num_val, generator),
-            "test": self.test_inputs(self.num_test, generator),
-        }
+        """Each split from its own stream (SyntheticData.streams), all of the one cubic."""
         splits = {}
-        for name, x in inputs.items():
+        for name, (n, generator) in self.streams().items():
+            x = (torch.randn(n, self.redraws, 1, generator=generator, dtype=torch.float64)
+                 if name == "train" else self.test_inputs(n, generator))
             cubic = features(x, len(self.poly_w) - 1) @ self.poly_w.double().reshape(-1, 1)
             noise = torch.randn(cubic.shape, generator=generator, dtype=torch.float64)
             splits[name] = TensorSplit(features(x, self.degree), cubic + self.noise * noise)

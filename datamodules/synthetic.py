@@ -2,6 +2,11 @@
 
 A new synthetic dataset is a small subclass of SyntheticData that only writes
 `generate(n, generator)`; splitting and batching come from here and InMemoryDataModule.
+
+Every split of one dataset is drawn from the same truth (weights, a separating line, a
+polynomial); only the points differ, each split's from its own stream. A truth given by
+the arguments needs nothing more; a random one is drawn once, from `truth_stream()`, when
+the datamodule is built, never from a split's stream.
 """
 
 from collections.abc import Sequence
@@ -11,6 +16,8 @@ import torch
 from torch import Tensor
 
 from datamodules.batching import InMemoryDataModule, TensorSplit, check_arg
+
+SPLITS = ("train", "val", "test")
 
 
 class SyntheticData(InMemoryDataModule):
@@ -32,20 +39,26 @@ class SyntheticData(InMemoryDataModule):
         self.has_test = num_test > 0
 
     def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, ...]:
-        """n examples as tensors with n rows, e.g. (X, y); draw every random number from
-        `generator` so the same seed gives the same data."""
+        """n examples as tensors with n rows, e.g. (X, y), of the dataset's one truth; draw
+        every random number from `generator` so the same seed gives the same data (and
+        nothing of the truth from it: each split has its own)."""
         raise NotImplementedError
+
+    def stream(self, index: int) -> torch.Generator:
+        """Random stream `index` of this seed: the `index`-th child of SeedSequence(seed)."""
+        child = np.random.SeedSequence(self.seed, spawn_key=(index,))
+        return torch.Generator().manual_seed(int(child.generate_state(1)[0]))
+
+    def truth_stream(self) -> torch.Generator:
+        """The stream of a random truth that every split shares, apart from the splits'."""
+        return self.stream(len(SPLITS))
 
     def streams(self) -> dict[str, tuple[int, torch.Generator]]:
         """split -> (its number of examples, its own random stream), for the splits with
         examples."""
         sizes = {"train": self.num_train, "val": self.num_val, "test": self.num_test}
-        seeds = np.random.SeedSequence(self.seed).spawn(len(sizes))
-        return {
-            name: (n, torch.Generator().manual_seed(int(seed.generate_state(1)[0])))
-            for (name, n), seed in zip(sizes.items(), seeds, strict=True)
-            if n > 0
-        }
+        return {name: (sizes[name], self.stream(i))
+                for i, name in enumerate(SPLITS) if sizes[name] > 0}
 
     def load_splits(self) -> dict[str, TensorSplit]:
         return {name: TensorSplit(*self.generate(n, generator))
@@ -57,28 +70,37 @@ class LinearRegressionData(SyntheticData):
 
     `outliers` is the share of labels with a gross error on top, a seeded offset between
     +10 and +20 (a sensor reading far too high): the data of the loss-functions chapter.
+    With `clean_eval` only the training labels have them: val and test score a fit against
+    the clean relation it should recover.
     """
 
     def __init__(self, w: Sequence[float] = (2.0, -3.4), b: float = 4.2, noise: float = 0.01,
-                 outliers: float = 0.0, num_train: int = 1000, num_val: int = 1000,
-                 num_test: int = 0, batch_size: int = 10, seed: int = 0):
+                 outliers: float = 0.0, clean_eval: bool = False, num_train: int = 1000,
+                 num_val: int = 1000, num_test: int = 0, batch_size: int = 10, seed: int = 0):
         super().__init__(num_train, num_val, num_test, batch_size, seed)
         check_arg("len(w)", len(w), 1)
         check_arg("noise", noise, 0)
         check_arg("outliers", outliers, 0, 1)
         self.true_w = torch.tensor(w, dtype=torch.float32)
         self.true_b = float(b)
-        self.noise, self.outliers = noise, outliers
+        self.noise, self.outliers, self.clean_eval = noise, outliers, clean_eval
         self.num_inputs = len(w)
 
-    def generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def generate(self, n: int, generator: torch.Generator,
+                 outliers: float | None = None) -> tuple[Tensor, Tensor]:
         X = torch.randn(n, self.num_inputs, generator=generator)
         noise = torch.randn(n, 1, generator=generator) * self.noise
         y = X @ self.true_w.reshape(-1, 1) + self.true_b + noise
         # Drawn after X and noise, so the clean part of the data does not depend on it.
-        gross = torch.rand(n, 1, generator=generator) < self.outliers
+        share = self.outliers if outliers is None else outliers
+        gross = torch.rand(n, 1, generator=generator) < share
         y += gross * (10 + 10 * torch.rand(n, 1, generator=generator))
         return X, y
+
+    def load_splits(self) -> dict[str, TensorSplit]:
+        return {name: TensorSplit(*self.generate(
+                    n, generator, 0.0 if self.clean_eval and name != "train" else None))
+                for name, (n, generator) in self.streams().items()}
 
 
 class HighDimensionalData(LinearRegressionData):

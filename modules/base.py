@@ -36,6 +36,12 @@ VALIDATION_STAGES = ("val", "train")
 DROPOUT_STREAM = 0  # the random stream of an epoch's dropout (see on_train_batch_start)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of a run's random draws (dropout) in `epoch`: (seed, epoch, stream) mixed
+    by SeedSequence, so no two runs' epochs share a stream (see on_train_batch_start)."""
+    return int(np.random.SeedSequence([seed, epoch, DROPOUT_STREAM]).generate_state(1)[0])
+
+
 class DivergedError(ArithmeticError):
     """The training loss stopped being a finite number."""
 
@@ -60,6 +66,12 @@ def check(condition: bool, message: str) -> None:
 
 class FitModule(L.LightningModule):
     """Trains `self.net` with `self.loss`; logs `{train,val,test}/{loss,...}` per epoch."""
+
+    # Settings in which members trained together as one group may differ (members/): what a
+    # group applies to each member on its own (the optimizer's lr and weight decay, the
+    # kind of decay) and the initial weights' scale, drawn before members are grouped. A
+    # model adds what its group's forward applies per member.
+    VARY_WITHIN_GROUP: tuple[str, ...] = ("lr", "weight_decay", "decay", "sigma")
 
     def __init__(
         self,
@@ -176,8 +188,7 @@ class FitModule(L.LightningModule):
         # mixes (seed, epoch, stream), so no two runs' epochs share a stream (seed + epoch
         # would give seed 1's epoch 0 the draws of seed 0's epoch 1).
         if batch_idx == 0:
-            mixed = np.random.SeedSequence([self.seed, self.current_epoch, DROPOUT_STREAM])
-            torch.manual_seed(int(mixed.generate_state(1)[0]))
+            torch.manual_seed(epoch_seed(self.seed, self.current_epoch))
 
     def on_train_epoch_end(self) -> None:
         self.log_epoch("train_running")

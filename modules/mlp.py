@@ -24,10 +24,11 @@ def dropout_layer(X: Tensor, dropout: float) -> Tensor:
 
 
 class MLPScratch(nn.Module):
-    """The book's from-scratch MLP: own W_i ~ 0.01·N(0, 1) and b_i = 0 per layer."""
+    """The book's from-scratch MLP: own W_i ~ 0.01·N(0, 1) and b_i = 0 per layer, and its
+    own dropout after each hidden layer (`dropout`: one rate per hidden layer)."""
 
     def __init__(self, sizes: list[int], sigma: float, activation: ActivationName,
-                 dropout: float):
+                 dropout: list[float]):
         super().__init__()
         self.num_inputs = sizes[0]
         self.Ws = nn.ParameterList(torch.randn(a, b) * sigma for a, b in pairwise(sizes))
@@ -36,22 +37,26 @@ class MLPScratch(nn.Module):
 
     def forward(self, X: Tensor) -> Tensor:
         H = X.reshape(-1, self.num_inputs)  # (batch, num_inputs)
-        for W, b in zip(self.Ws[:-1], self.bs[:-1], strict=True):
-            H = self.activation(H @ W + b)
-            if self.training and self.dropout > 0:
-                H = dropout_layer(H, self.dropout)
+        # Indexed, never sliced: a slice of a ParameterList wraps each entry in a new
+        # Parameter, which under torch.func.functional_call (a group's vmap) would cut the
+        # swapped-in weights out of the graph.
+        for i, rate in enumerate(self.dropout):
+            H = self.activation(H @ self.Ws[i] + self.bs[i])
+            if self.training and rate > 0:
+                H = dropout_layer(H, rate)
         return H @ self.Ws[-1] + self.bs[-1]  # (batch, num_outputs) logits
 
 
 def concise_mlp(sizes: list[int], sigma: float | None, activation: ActivationName,
-                dropout: float) -> nn.Sequential:
+                dropout: list[float]) -> nn.Sequential:
     """nn.Sequential of Linear layers: torch's default init, as the book's concise MLP, or
-    weights ~ N(0, sigma²) and zero biases when sigma is given."""
+    weights ~ N(0, sigma²) and zero biases when sigma is given; nn.Dropout after each
+    hidden layer at its rate (`dropout`, one per hidden layer). At rate 0 the layer returns
+    its input and draws nothing, and MLPs that differ in their rates alone keep the same
+    layers, so they train as one group (members/layers.py)."""
     layers: list[nn.Module] = [nn.Flatten()]
-    for a, b in pairwise(sizes[:-1]):
-        layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation]()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+    for (a, b), rate in zip(pairwise(sizes[:-1]), dropout, strict=True):
+        layers += [nn.Linear(a, b), CONCISE_ACTIVATIONS[activation](), nn.Dropout(rate)]
     layers.append(nn.Linear(sizes[-2], sizes[-1]))
     if sigma is not None:
         for linear in (layer for layer in layers if isinstance(layer, nn.Linear)):
@@ -70,13 +75,16 @@ class MLP(Classifier):
         sigma: weights ~ N(0, sigma²) and zero biases; None keeps the style's book init.
     """
 
+    # Each member's own activation and dropout rates, on its own rows (members/layers.py).
+    VARY_WITHIN_GROUP = (*Classifier.VARY_WITHIN_GROUP, "activation", "dropout")
+
     def __init__(
         self,
         num_inputs: int = 784,
         num_hiddens: list[int] = [256],  # noqa: B006 (jsonargparse shows it as the default)
         num_outputs: int = 10,
         activation: ActivationName = "relu",
-        dropout: float = 0.0,
+        dropout: float | list[float] = 0.0,  # one rate for every hidden layer, or one each
         sigma: float | None = None,  # weights ~ N(0, sigma²); None: the style's book init
         style: Style = "concise",
         lr: float = 0.1,
@@ -90,7 +98,10 @@ class MLP(Classifier):
               f"num_hiddens must be a list of widths >= 1, got {num_hiddens}")
         check(activation in CONCISE_ACTIVATIONS,
               f"activation must be one of relu, sigmoid, tanh, got {activation!r}")
-        check(0 <= dropout < 1, f"dropout must be in [0, 1), got {dropout}")
+        rates = dropout if isinstance(dropout, list) else [dropout] * len(num_hiddens)
+        check(len(rates) == len(num_hiddens), f"dropout must be one rate or one per hidden "
+              f"layer ({len(num_hiddens)}), got {dropout}")
+        check(all(0 <= rate < 1 for rate in rates), f"dropout must be in [0, 1), got {dropout}")
         check(sigma is None or sigma >= 0, f"sigma must be >= 0, got {sigma}")
         super().__init__(
             lr, num_outputs, optimizer=optimizer, momentum=momentum,
@@ -98,6 +109,6 @@ class MLP(Classifier):
         )
         sizes = [num_inputs, *num_hiddens, num_outputs]
         if style == "scratch":  # the book's W ~ 0.01·N(0, 1) unless sigma says otherwise
-            self.net = MLPScratch(sizes, 0.01 if sigma is None else sigma, activation, dropout)
+            self.net = MLPScratch(sizes, 0.01 if sigma is None else sigma, activation, rates)
         else:
-            self.net = concise_mlp(sizes, sigma, activation, dropout)
+            self.net = concise_mlp(sizes, sigma, activation, rates)

@@ -14,9 +14,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from datamodules import PolynomialData  # noqa: E402
-from datamodules.stacked import StackedData  # noqa: E402
+from members.data import StackedData  # noqa: E402
+from members.stacked import StackedMembers  # noqa: E402
 from modules import LinearRegression  # noqa: E402
-from modules.stacked import StackedMembers  # noqa: E402
 
 
 def main(devices: int, out: str) -> None:

@@ -2,9 +2,19 @@
 
 import math
 
+import numpy as np
 import pytest
 
-from experiments.engine.aggregate import mean_se, merge_seeds, wilson
+from experiments.engine.aggregate import (
+    apart,
+    beyond_noise,
+    difference,
+    mean_se,
+    merge_seeds,
+    paired_apart,
+    paired_difference,
+    wilson,
+)
 from experiments.engine.plan import seed_of
 
 
@@ -57,3 +67,71 @@ def test_seeds_never_collide_and_seed_zero_is_the_run_seed_itself():
     seeds = {seed_of(base, k) for base in range(50) for k in range(1, 20)}
     assert len(seeds) == 50 * 19
     assert seed_of(7, 0) == 7
+
+
+def test_apart_is_beyond_two_standard_errors_of_the_difference():
+    # se of the difference √(0.3² + 0.4²) = 0.5: a gap of 1.01 is apart, 0.99 is not.
+    assert apart(2.01, 0.3, 1.0, 0.4) and apart(1.0, 0.4, 2.01, 0.3)
+    assert not apart(1.99, 0.3, 1.0, 0.4)
+    # The issue's example: AdamW 0.0801 ± 0.0061 against the penalty's 0.0904 ± 0.014.
+    assert not apart(0.0801, 0.0061, 0.0904, 0.014)
+    assert not apart(5.0, math.nan, 1.0, 0.1)  # one seed: no error bar, nothing is apart
+
+
+def test_paired_seeds_are_apart_where_their_differences_are():
+    # Each seed a different level shared by both members: unpaired they overlap, paired
+    # the differences 1.0, 1.1, 0.9 (mean 1, se 0.1/√3) are far beyond noise.
+    a = {"0": 11.0, "1": 21.1, "2": 30.9}
+    b = {"0": 10.0, "1": 20.0, "2": 30.0}
+    assert paired_difference(a, b) == pytest.approx((1.0, 0.1 / math.sqrt(3)))
+    assert paired_apart(a, b)
+    assert not apart(*mean_se(list(a.values())), *mean_se(list(b.values())))
+    assert not paired_apart({"0": 1.0, "1": 2.0}, {"0": 1.5, "1": 1.5})  # ±0.5: mean 0
+    assert paired_difference({"0": 1.0, "3": 4.0}, {"3": 1.0, "7": 0.0})[0] == 3.0  # shared seeds
+
+
+def test_epochs_of_seeds_stopped_at_different_epochs_are_a_mean_with_its_error():
+    runs = [{**run("m,seed=0"), "epochs": 10}, {**run("m,seed=1"), "epochs": 20},
+            {**run("m,seed=2"), "epochs": 30}]
+    merged = merge_seeds(runs)[0]
+    assert merged["epochs"] == 20 and merged["epochs_se"] == pytest.approx(10 / math.sqrt(3))
+    same = merge_seeds([run("n,seed=0"), run("n,seed=1")])[0]
+    assert same["epochs"] == 3 and isinstance(same["epochs"], int) and "epochs_se" not in same
+
+
+def seeded(name: str, values: list[float]) -> dict:
+    return merge_seeds([run(f"{name},seed={i}", **{"val/acc": v}) for i, v in enumerate(values)])[0]
+
+
+def test_a_difference_pairs_seeds_and_its_standard_error_is_the_pairs_spread():
+    # Paired differences 0.1, 0.2, 0.3: mean 0.2, se = stdev / √3 = 0.1 / √3.
+    a, b = seeded("a", [1.1, 2.2, 3.3]), seeded("b", [1.0, 2.0, 3.0])
+    assert difference(a, b, "val/acc") == pytest.approx((0.2, 0.1 / math.sqrt(3)))
+    assert beyond_noise(*difference(a, b, "val/acc"))  # 0.2 > 2 × 0.058; means: se ~0.6
+    # Other seeds do not pair: the means' difference, their standard errors combined.
+    c = seeded("c", [1.0, 2.0])
+    d, se = difference(a, c, "val/acc")
+    assert d == pytest.approx(2.2 - 1.5)
+    assert se == pytest.approx(math.hypot(a["metrics"]["val/acc_se"], c["metrics"]["val/acc_se"]))
+    assert not beyond_noise(d, se)
+
+
+def test_one_seed_is_never_beyond_noise():
+    one, other = seeded("a", [0.9]), seeded("b", [0.1])
+    assert not beyond_noise(*difference(one, other, "val/acc"))
+
+
+def test_the_rule_calls_about_one_in_twenty_differences_that_are_not_there():
+    # Two members with the same true mean and a noise shared per seed (the batch order): the
+    # rule's false alarms are P(|t₂₉| > 2) ≈ 0.055, and the shared part cancels in the pairs.
+    rng = np.random.default_rng(0)
+    alarms = 0
+    for _ in range(2000):
+        shared = rng.normal(0, 1.0, 30)
+        a = seeded("a", list(shared + rng.normal(0, 0.01, 30)))
+        b = seeded("b", list(shared + rng.normal(0, 0.01, 30)))
+        alarms += beyond_noise(*difference(a, b, "val/acc"))
+    assert 0.035 < alarms / 2000 < 0.08
+    # A true difference of 0.02 (two noise units of each seed) is found every time.
+    a = seeded("a", list(shared + 0.02 + rng.normal(0, 0.01, 30)))
+    assert beyond_noise(*difference(a, b, "val/acc"))

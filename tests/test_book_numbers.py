@@ -11,8 +11,9 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("experiment, member", [("softmax_regression", "concise"),
                                                 ("mlp", "relu")])
 def test_the_books_models_reach_its_test_accuracy(experiment, member, fashion_dir, logdir):
-    done = run_main(experiment, "--study.member", member, "--data.data_dir", str(fashion_dir),
-                   "--trainer.enable_progress_bar", "false", logdir=logdir)
+    done = run_main(experiment, "--study.member", member, "--study.seeds", "1",
+                    "--data.data_dir", str(fashion_dir),
+                    "--trainer.enable_progress_bar", "false", logdir=logdir)
     assert done.returncode == 0, done.stderr
     result = metrics(logdir / experiment / member)
     assert result["status"] == "completed" and result["epochs"] == 10

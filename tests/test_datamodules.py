@@ -16,6 +16,7 @@ from datamodules import (
     EpochBatches,
     FashionMNISTDataModule,
     LinearRegressionData,
+    PolynomialData,
     TensorSplit,
 )
 from datamodules import fashion_mnist_files as files
@@ -379,3 +380,22 @@ def test_least_squares_recovers_w_and_b():
     solution = torch.linalg.lstsq(torch.cat([X, torch.ones(len(X), 1)], dim=1), y).solution
     w, b = solution[:-1, 0], solution[-1, 0]
     assert (w - data.true_w).abs().max() < 0.01 and abs(b - data.true_b) < 0.01
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LinearRegressionData(noise=0.1, num_test=1000),
+    lambda: PolynomialData(degree=3, noise=0.1, num_train=1000, num_val=1000, num_test=1000),
+])
+def test_every_split_is_drawn_from_the_same_truth(make):
+    """A least-squares fit to the training split alone predicts val and test to the noise
+    (σ = 0.1): their targets come from the same weights."""
+    data = make()
+    data.setup()
+    def design(X):
+        return torch.cat([X, torch.ones(len(X), 1)], dim=1)
+    X, y = data.splits["train"].tensors
+    solution = torch.linalg.lstsq(design(X), y).solution
+    for split in ("val", "test"):
+        X_eval, y_eval = data.splits[split].tensors
+        residual = y_eval - design(X_eval) @ solution
+        assert 0.09 < residual.std().item() < 0.11, split

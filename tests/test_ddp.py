@@ -23,6 +23,7 @@ FASHION = [
     "softmax_regression", "--data.train_size", "6000", "--data.val_size", "9985",
     "--trainer.max_epochs", "2", *QUIET,
     "--study.members", json.dumps({"frozen": {"model.lr": 1e-30}, "trained": {}}),
+    "--study.seeds", "1", "--study.compared", "[]",
 ]
 
 

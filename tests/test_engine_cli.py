@@ -15,7 +15,7 @@ from experiments.engine.describe import describe, type_name
 
 COURSE = ["foundations", "linear_regression", "softmax_regression", "loss_functions",
           "perceptron", "mlp", "polynomial", "kfold", "bias_variance", "double_descent", "capacity",
-          "weight_decay"]
+          "weight_decay", "dropout"]
 
 
 def test_the_registry_lists_every_experiment_in_course_order_with_its_header():
@@ -42,8 +42,8 @@ def test_an_experiments_help_lists_its_settings_types_values_and_members(capsys)
     out = capsys.readouterr().out
     assert "--model.lr                   float" in out and "0.3" in out
     assert "--model.activation           relu|sigmoid|tanh        relu" in out
-    assert "members (5; --study.member NAME or an index runs one):\n  scratch, relu, sigmoid, " \
-           "tanh, tuned\n" in out
+    assert "members (5, each with 3 seeds; --study.member NAME or an index runs one):\n" \
+           "  scratch, relu, sigmoid, tanh, tuned\n" in out
     assert "--trainer.max_epochs" in out and "runs-fast with --fast" in out
 
 
@@ -84,7 +84,8 @@ def test_describe_reads_the_plan_it_is_given(tmp_path):
     text = describe(planned)
     assert text.startswith("usage: python experiments/run.py loss_functions")
     assert "data: datamodules.LinearRegressionData" in text and "--data.outliers" in text
-    assert "runs one):\n  l2, l1, huber\n" in text
+    assert "members (3, each with 5 seeds; --study.member NAME or an index runs one):\n" \
+           "  l2, l1, huber\n" in text
 
 
 @pytest.mark.parametrize("annotation, name", [

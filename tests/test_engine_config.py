@@ -6,12 +6,15 @@ from pathlib import Path
 import pytest
 
 from experiments.engine import config, registry
+from experiments.engine.plan import SEED_SEPARATOR
 
 
 def planned(name: str, *options: str) -> dict[str, dict]:
-    """member -> its resolved settings (as config.yaml holds them), for `run.py NAME OPTIONS`."""
+    """member -> its resolved settings (as config.yaml holds them), for `run.py NAME OPTIONS`
+    (seed 0's where the study runs several)."""
     _, plan = config.plan(registry.load(name), list(options))
-    return {m.name: m.settings() for m in plan.members}
+    return {m.base_name: m.settings() for m in plan.members
+            if m.name in (m.base_name, f"{m.base_name}{SEED_SEPARATOR}0")}
 
 
 def epochs(settings: dict) -> int:

@@ -15,7 +15,7 @@ from experiments.engine.trainer import LastCheckpoint
 
 def test_a_classifier_at_chance_did_not_learn_and_is_no_completed_run(tmp_path, capsys):
     # d2l's MLP with lr 50: its ReLUs die in the first steps and it predicts one class.
-    done = run_main("mlp", "--study.member", "relu", "--model.lr", "50",
+    done = run_main("mlp", "--study.member", "relu", "--study.seeds", "1", "--model.lr", "50",
                     "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "10",
                     "--trainer.limit_val_batches", "2", "--trainer.limit_test_batches", "1",
                     logdir=tmp_path)

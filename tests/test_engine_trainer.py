@@ -1,8 +1,6 @@
 """The Trainer fitlab builds for a member: its own callbacks, the experiment's and the
 user's side by side, none replacing another; and how often it saves last.ckpt."""
 
-import time
-
 import lightning as L
 import pytest
 import torch
@@ -23,38 +21,51 @@ def test_a_users_callbacks_add_to_the_experiments_own_and_fitlabs(tmp_path):
     trainer = build_trainer(plan, [member], member.checkpoint, trainer_args, study.callbacks())
     kinds = {type(c) for c in trainer.callbacks}
     assert {LastCheckpoint, LastMetrics, TheoremBound, LearningRateMonitor} <= kinds
-    assert trainer.logger.log_dir == str(tmp_path / "runs" / "perceptron" / "separable")
+    assert trainer.logger.log_dir == str(tmp_path / "runs" / "perceptron" / "separable,seed=0")
     assert not (tmp_path / "runs").exists()  # building it wrote nothing
 
 
-class SlowEpochs(Callback):
-    """Makes every training epoch last `seconds` longer."""
+class Clock:
+    """A clock the test moves: every epoch lasts `epoch` seconds and every save `save`."""
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+    def __init__(self, epoch: float, save: float):
+        self.now, self.epoch, self.save = 0.0, epoch, save
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        time.sleep(self.seconds)
+    def __call__(self) -> float:
+        return self.now
 
 
-@pytest.mark.parametrize("slow", [False, True])
-def test_last_checkpoint_skips_saves_that_cost_more_than_the_epochs_and_keeps_the_last(
-        tmp_path, slow):
-    epochs, saved = 4 if slow else 60, []
-    saver = LastCheckpoint(dirpath=tmp_path, filename="last", enable_version_counter=False,
-                           save_on_train_epoch_end=True)
+class Epochs(Callback):
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # runs before the saver's
+        self.clock.now += self.clock.epoch
+
+
+@pytest.mark.parametrize(("epoch", "expected"), [
+    (1.0, list(range(60))),  # a save costs a hundredth of an epoch: every epoch is saved
+    (0.001, [0, 59]),  # a save costs 10 epochs: 200 epochs must pass; the last is kept
+    (0.004, [0, 50, 59]),  # 0.2 s of epochs after the first save: every 50th
+])
+def test_last_checkpoint_skips_saves_that_cost_more_than_a_twentieth_and_keeps_the_last(
+        tmp_path, epoch, expected):
+    clock, saved = Clock(epoch, save=0.01), []
+    saver = LastCheckpoint(clock=clock, dirpath=tmp_path, filename="last",
+                           enable_version_counter=False, save_on_train_epoch_end=True)
     L.seed_everything(0, verbose=False)
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False,
+    trainer = L.Trainer(max_epochs=60, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, use_distributed_sampler=False,
-                        callbacks=[SlowEpochs(1.0 if slow else 0.0), saver])
+                        callbacks=[Epochs(clock), saver])
     save = trainer.save_checkpoint
-    trainer.save_checkpoint = lambda *args, **kwargs: (saved.append(trainer.current_epoch),
-                                                       save(*args, **kwargs))
+
+    def timed_save(*args, **kwargs):
+        saved.append(trainer.current_epoch)
+        save(*args, **kwargs)
+        clock.now += clock.save
+
+    trainer.save_checkpoint = timed_save
     trainer.fit(LinearRegression(num_inputs=4, lr=0.01),
                 datamodule=PolynomialData(degree=3, batch_size=100))
-    # A 4-weight model's epoch takes milliseconds, about what a save takes: most are skipped.
-    # An epoch 1 s long, far more than 20 saves (a save takes ~4 ms here, the first ~14 ms,
-    # and 50 ms would still do on a busy machine), is saved every time.
-    assert len(saved) == epochs if slow else len(saved) <= epochs / 3  # 9 of 60 here
-    assert saved[-1] == epochs - 1
-    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == epochs - 1
+    assert saved == expected
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == 59

@@ -23,7 +23,7 @@ def test_print_config_shows_the_books_settings():
 @pytest.fixture(scope="module")
 def softmax_fast(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("softmax") / "runs"
-    done = run_cli("softmax_regression", "--fast", logdir=logdir)
+    done = run_cli("softmax_regression", "--fast", "--study.seeds", "1", logdir=logdir)
     assert done.returncode == 0, done.stderr
     return logdir / "softmax_regression", done
 

@@ -31,6 +31,7 @@ trainer: {max_epochs: 30, enable_progress_bar: false}
 study:
   class_path: experiments.engine.study.Study
   init_args:
+    seeds: 1
     members:
       relu: {model.activation: relu, model.num_hiddens: [16]}
       tanh: {model.activation: tanh, model.num_hiddens: [24]}

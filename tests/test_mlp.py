@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 from conftest import metrics, run_main
+from torch import nn
 
 from modules import MLP
+from modules.mlp import dropout_layer
 
 
 @pytest.mark.parametrize("style", ["scratch", "concise"])
@@ -73,6 +75,37 @@ def test_dropout_only_in_training_and_keeps_the_mean(style):
     torch.testing.assert_close(mean, model(X), atol=0.05, rtol=0.1)
 
 
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_the_books_dropout_and_nn_dropout_have_one_law(p):
+    # Each unit is 0 with probability p, else x / (1 − p), independently: so its mean is
+    # x (inverted dropout keeps the expectation), in the book's layer and in torch's alike.
+    torch.manual_seed(0)
+    X = torch.ones(400, 500)
+    n = X.numel()
+    for dropped in (dropout_layer(X, p), nn.Dropout(p).train()(X)):
+        kept = dropped != 0
+        assert torch.allclose(dropped[kept], torch.tensor(1 / (1 - p)))
+        assert abs(kept.float().mean().item() - (1 - p)) < 4 * math.sqrt(p * (1 - p) / n)
+        se = math.sqrt(p / (1 - p) / n)  # sd of one unit: √(p / (1 − p)) · x
+        assert abs(dropped.mean().item() - 1) < 4 * se
+        # independent units: neighbours' masks are uncorrelated
+        a, b = kept[:, :-1].float().flatten(), kept[:, 1:].float().flatten()
+        assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 4 / math.sqrt(len(a))
+    assert torch.equal(nn.Dropout(p).eval()(X), X)  # the identity in eval mode
+
+
+@pytest.mark.parametrize("style", ["scratch", "concise"])
+def test_each_hidden_layer_drops_at_its_own_rate(style):
+    # d2l 4.6: 0.2 after the first hidden layer, 0.5 after the second.
+    model = MLP(num_hiddens=[256, 256], dropout=[0.2, 0.5], style=style)
+    if style == "concise":
+        assert [m.p for m in model.net if isinstance(m, nn.Dropout)] == [0.2, 0.5]
+    else:
+        assert model.net.dropout == [0.2, 0.5]
+    with pytest.raises(ValueError, match="one per hidden layer"):
+        MLP(num_hiddens=[256, 256], dropout=[0.2])
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: MLP(num_hiddens=[0]), "num_hiddens must be a list of widths >= 1"),
     (lambda: MLP(dropout=1.0), "dropout must be in"),
@@ -89,7 +122,7 @@ def test_the_mlp_experiment_runs_every_member_and_draws_its_figures(logdir):
     assert done.returncode == 0, done.stderr
     study = logdir / "mlp"
     for member in ("scratch", "relu", "sigmoid", "tanh", "tuned"):
-        result = metrics(study / member)
+        result = metrics(study / f"{member},seed=0")
         # 8 steps (2 epochs of 4 batches) already beat guessing: ln 10 is the loss of
         # predicting every class alike.
         assert result["status"] == "completed" and result["epochs"] == 2

@@ -1,6 +1,8 @@
 """The book's polynomial: its data and folds, and the polynomial study end to end."""
 
 import json
+import math
+import statistics
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from conftest import metrics
 from datamodules import PolynomialData
 from datamodules.polynomial import features, fold_indices
 from experiments.engine.cli import main
+from experiments.studies.polynomial import dominated, spread
 from modules import LeastSquares
 
 
@@ -141,3 +144,46 @@ def test_the_whole_default_study_runs_fast_with_the_books_members(logdir):
     assert rows["book_overfit"]["model.class_path"] == "modules.LinearRegression"
     assert rows["overfit"]["model.class_path"] == "modules.LeastSquares"
     assert (logdir / "polynomial" / "curves.png").exists()  # the book's SGD members' curves
+
+
+def line_loss(w: torch.Tensor, split) -> float:
+    X, y = split.tensors
+    return ((X.double() @ w - y.double()) ** 2).mean().item() / 2
+
+
+def test_a_lines_val_loss_is_below_its_train_loss_because_val_stays_in_the_train_range():
+    # What polynomial's notes say of degree 1, against the data's own law: over many
+    # training sets of 100, a least-squares line scores lower on validation x drawn inside
+    # the training range than on its training points, and higher on x from all of N(0, 1).
+    train, inside, everywhere, extremes = [], [], [], []
+    for seed in range(200):
+        data = PolynomialData(degree=1, num_val=2000, num_test=2000, seed=seed)
+        data.setup()
+        X, y = data.splits["train"].tensors
+        w = torch.linalg.lstsq(X.double(), y.double()).solution
+        train.append(line_loss(w, data.splits["train"]))
+        errors = ((X.double() @ w - y.double()) ** 2).flatten().sort(descending=True).values
+        extremes.append((errors[:2].sum() / errors.sum()).item())
+        everywhere.append(line_loss(w, data.splits["val"]))
+        restricted = PolynomialData(degree=1, num_val=2000, seed=seed, eval_in_train_range=True)
+        restricted.setup()
+        assert torch.equal(restricted.splits["train"].tensors[0], X)  # the same training set
+        inside.append(line_loss(w, restricted.splits["val"]))
+    mean = statistics.fmean
+    assert mean(inside) < 0.8 * mean(train) < 0.8 * mean(everywhere), (
+        mean(inside), mean(train), mean(everywhere))
+    # The notes' numbers: about 3, 5 and 6, and the two largest errors about half of train.
+    assert mean(inside) == pytest.approx(3.2, rel=0.2)
+    assert mean(train) == pytest.approx(5.2, rel=0.2)
+    assert mean(everywhere) == pytest.approx(5.9, rel=0.2)
+    assert 0.35 < mean(extremes) < 0.6
+
+
+def test_a_mean_one_seed_dominates_is_shown_with_its_median_and_geometric_mean():
+    values = [0.0086, 0.0052, 0.032, 0.0048, 191.2]  # book_overfit_converged's test/loss
+    assert dominated(values) and not dominated([1.0, 1.1, 0.9])
+    text = spread(values)
+    # By hand: the median is the middle value; the geometric mean exp(mean(log v)).
+    geometric = math.exp(sum(math.log(v) for v in values) / 5)
+    assert "median 0.0086" in text and f"geometric mean {geometric:.3g}" in text
+    assert text.startswith(f"mean {sum(values) / 5:.3g} ± ")

@@ -1,4 +1,4 @@
-"""Stacked members (modules/stacked.py, datamodules/stacked.py) against the one-by-one path:
+"""Stacked members (members/stacked.py, members/data.py) against the one-by-one path:
 the same members trained as one group end with the same weights and metrics."""
 
 import lightning as L
@@ -8,10 +8,10 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from datamodules import FashionMNISTDataModule, PolynomialData, XORPoints
 from datamodules.batching import EpochBatches
-from datamodules.stacked import StackedBatches, StackedData
+from members.closed_form import ClosedFormGroup
+from members.data import StackedBatches, StackedData
+from members.stacked import StackedMembers
 from modules import MLP, DivergedError, LeastSquares, LinearRegression, SoftmaxRegression
-from modules.closed_form_group import ClosedFormGroup
-from modules.stacked import StackedMembers
 
 TRAINER = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, use_distributed_sampler=False,
@@ -110,6 +110,19 @@ def test_scratch_members_run_their_own_forward_under_vmap_and_match_one_by_one()
     assert_same(group, one_by_one(polynomial_members(scratch), **args))
 
 
+def test_scratch_mlps_train_every_layer_under_vmap_and_match_one_by_one():
+    # The book's scratch MLP keeps its weights in ParameterLists: under functional_call each
+    # hidden layer's weights must be the group's, or only the output layer would learn.
+    def members():
+        return [build(seed, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8, 8], lr=0.5,
+                                      sigma=0.5, style="scratch"),
+                      XORPoints, dict(num_train=80, batch_size=10)) for seed in (0, 1, 2)]
+
+    group = stacked(members(), max_epochs=4)
+    assert group.layers is None
+    assert_same(group, one_by_one(members(), max_epochs=4))
+
+
 def test_kfold_members_differing_in_fold_match_one_by_one():
     folds = [{"data": {"fold": k, "num_folds": 5}} for k in range(5)]
     args = dict(max_epochs=8, check_val_every_n_epoch=4)
@@ -154,6 +167,21 @@ def test_mlps_differing_in_activation_match_one_by_one():
     group = stacked(members(), max_epochs=5)
     assert_same(group, one_by_one(members(), max_epochs=5))
     with pytest.raises(ValueError, match="activation"):  # vmap runs one net for all
+        StackedMembers([model for model, _ in members("scratch")])
+
+
+def test_mlps_differing_in_dropout_rate_match_one_by_one():
+    # Each member draws its masks from a stream of its own, seeded as its run alone: the
+    # same masks, so the same numbers (rates 0, 0.2, 0.5 after both hidden layers, 2 seeds).
+    def members(style: str = "concise"):
+        return [build(seed, MLP, dict(num_inputs=2, num_outputs=2, num_hiddens=[8, 8], lr=0.5,
+                                      dropout=rate, style=style),
+                      XORPoints, dict(num_train=80, batch_size=10))
+                for rate in (0.0, 0.2, 0.5) for seed in (0, 1)]
+
+    group = stacked(members(), max_epochs=5)
+    assert_same(group, one_by_one(members(), max_epochs=5))
+    with pytest.raises(ValueError, match="dropout"):  # vmap runs one net, one rate, for all
         StackedMembers([model for model, _ in members("scratch")])
 
 

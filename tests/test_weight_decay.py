@@ -10,10 +10,10 @@ import torch
 from conftest import run_main
 
 from datamodules import HighDimensionalData
-from experiments.engine import config, registry
+from experiments.engine import aggregate, config, registry
 from experiments.engine.aggregate import mean_se
 from experiments.engine.plan import seed_of
-from experiments.studies.weight_decay import initial_weights, unseen_part
+from experiments.studies.weight_decay import WeightDecay, initial_weights, unseen_part
 from modules import LeastSquares, LinearRegression
 
 
@@ -158,3 +158,23 @@ def test_ridge_has_an_interior_optimum_on_validation_confirmed_on_test():
     for end in (lambdas[0], lambdas[-1]):
         mean, se = mean_se([a - b for a, b in zip(test[end], test[chosen], strict=True)])
         assert mean > 2 * se and mean > 0
+
+
+def seeds_of(member: str, w_norms: list[float], val_losses: list[float]) -> list[dict]:
+    return [{"member": f"{member},seed={s}", "status": "completed", "epochs": 100,
+             "seconds": 1.0, "metrics": {"w_norm": w, "val/loss": v}}
+            for s, (w, v) in enumerate(zip(w_norms, val_losses, strict=True))]
+
+
+def test_adamws_difference_is_explained_only_beyond_two_standard_errors():
+    study = WeightDecay()
+    # The case: AdamW 0.0801 ± 0.0061 against the penalty's 0.0904 ± 0.014, the
+    # same ‖w‖: paired differences −0.02, +0.01, −0.03, 0.0, −0.01 (mean −0.01, se 0.007).
+    penalty = seeds_of("wd=3", [0.36] * 5, [0.09, 0.07, 0.11, 0.08, 0.10])
+    within = seeds_of("adamw", [0.36] * 5, [0.07, 0.08, 0.08, 0.08, 0.09])
+    note = study.ways_note(aggregate.merge_seeds(penalty + within))
+    assert "within noise" in note and "Adam's steps" not in note
+    # AdamW below the penalty by 0.02 ± 0.001 in every draw: apart, and explained.
+    apart = seeds_of("adamw", [0.36] * 5, [0.07, 0.049, 0.091, 0.06, 0.081])
+    note = study.ways_note(aggregate.merge_seeds(penalty + apart))
+    assert "Their numbers differ" in note and "Adam's steps" in note

@@ -4,10 +4,15 @@ a Wilson interval for test accuracy.
 A merged result has the shape of one run's metrics.json, named by the member (`degree=3`),
 with the mean of every scalar metric `M` under `M`, its standard error over seeds under
 `M_se` (with two or more seeds), `seeds` (how many) and `runs` (the seeds' own results).
+
+Before a sentence says that one member differs from another (and why), it asks `apart` or
+`paired_apart`: the one rule every study uses, a difference beyond two standard errors of
+the difference. Within it, the words are *within noise*, never an explanation.
 """
 
 import math
 import statistics
+from collections.abc import Callable
 
 from experiments.engine.plan import SEED_SEPARATOR
 
@@ -19,6 +24,35 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
     return mean, se
+
+
+def apart(a: float, a_se: float, b: float, b_se: float) -> bool:
+    """Whether means a and b of independent seeds differ by more than two standard errors
+    of their difference, √(a_se² + b_se²). Without an error bar (one seed: NaN) nothing is
+    apart."""
+    return beyond_noise(a - b, math.hypot(a_se, b_se))
+
+
+def per_seed(result: dict, value: Callable[[dict], float]) -> dict[str, float]:
+    """seed -> value(its metrics), over a merged result's completed seeds: what pairs."""
+    return {run["member"].partition(SEED_SEPARATOR)[2]: value(run["metrics"])
+            for run in result.get("runs", [result]) if run["status"] == "completed"}
+
+
+def paired_difference(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
+    """Mean and standard error of a − b over the seeds both have (seed -> value): where a
+    seed is the same data draw in both members, pairing removes what they share."""
+    return mean_se([a[seed] - b[seed] for seed in a if seed in b])
+
+
+def paired_apart(a: dict[str, float], b: dict[str, float]) -> bool:
+    """`apart` for seeds that pair: the mean difference beyond two of its standard errors."""
+    return beyond_noise(*paired_difference(a, b))
+
+
+def beyond_noise(difference: float, se: float) -> bool:
+    """|difference| > 2·se, false where se is NaN (no error bar to judge it by)."""
+    return se == se and abs(difference) > 2 * se
 
 
 def wilson(accuracy: float, n: int, z: float = Z95) -> tuple[float, float]:
@@ -59,7 +93,7 @@ def merged(name: str, runs: list[dict]) -> dict:
     if "test/acc" in metrics and metrics.get("test/examples"):
         metrics["test/acc_lo"], metrics["test/acc_hi"] = wilson(
             metrics["test/acc"], int(metrics["test/examples"]))
-    result = {"member": name, "status": status, "epochs": max(r["epochs"] for r in runs),
+    result = {"member": name, "status": status, **epochs(done),
               "seconds": sum(r.get("seconds", 0) for r in runs), "metrics": metrics,
               "seeds": len(runs), "runs": runs}
     messages = [r["message"] if r["member"] == name else f"{r['member']}: {r['message']}"
@@ -67,3 +101,26 @@ def merged(name: str, runs: list[dict]) -> dict:
     if messages:
         result["message"] = "; ".join(messages)
     return result
+
+
+def epochs(runs: list[dict]) -> dict:
+    """{"epochs": N} where every seed trained N epochs; else their mean under `epochs` and
+    its standard error under `epochs_se` (seeds stopped early, each at its own epoch), like
+    every other column."""
+    counts = [r["epochs"] for r in runs]
+    if len(set(counts)) == 1:
+        return {"epochs": counts[0]}
+    mean, se = mean_se(counts)
+    return {"epochs": mean, "epochs_se": se}
+
+
+def difference(a: dict, b: dict, key: str) -> tuple[float, float]:
+    """a − b in metric `key` of two merged results, with its standard error over seeds:
+    paired by seed where both ran the same seeds (each pair shares its data draw and
+    batch order, so the pairs' spread is the noise of the difference), else the difference
+    of the means with their standard errors combined. NaN with one seed."""
+    seeds_a, seeds_b = (per_seed(r, lambda metrics: metrics.get(key, math.nan)) for r in (a, b))
+    if len(seeds_a) > 1 and seeds_a.keys() == seeds_b.keys():
+        return paired_difference(seeds_a, seeds_b)
+    se = math.hypot(*(r["metrics"].get(f"{key}_se", math.nan) for r in (a, b)))
+    return a["metrics"][key] - b["metrics"][key], se

@@ -202,11 +202,12 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         if config is None:
             config = parse(parser, [*as_options(overrides), *fast, *options], start=yaml_layer)
         parsed[shape] = overrides, config
-        named.append(Member(name, config, folder / name, overrides, study.is_final(name)))
+        named.append(Member(name, config, folder / name, overrides, study.is_final(name),
+                            study.setup_of(name)))
     result.notes += members_kept(experiment.name, named, yaml_layer,
                                  set(FAST) if base.fast else set())
     for member in named:
-        result.members += result.seeded(member, study.seeds, study.seed_data)
+        result.members += result.seeded(member, study.seeds_of(member.name), study.seed_data)
     trainers = {}  # the Trainer settings checked so far -> the Trainer they build
     for member in merged_members(result):
         # Construct once now so a bad value fails before anything runs or is written (one
@@ -220,6 +221,7 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
                                                    trainer_args, study.callbacks())
             notes = check_together(study, model, data, trainers[settings], options)
             result.notes += [note for note in notes if note not in result.notes]
+            result.world_size = max(result.world_size, trainers[settings].world_size)
         except (ValueError, TypeError, MisconfigurationException) as error:
             message = option_named(constructor_message(str(error)), member.config, options)
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None

@@ -7,6 +7,7 @@ import inspect
 import textwrap
 import types
 import typing
+from collections import Counter
 
 import docstring_parser  # jsonargparse[signatures] installs it; its --help reads it too
 import lightning as L
@@ -74,14 +75,18 @@ def axis_values(values: list[str]) -> str:
 
 def member_lines(plan: Plan) -> list[str]:
     """The members, compactly when many: the named ones, then each grid's pattern with
-    the values of its axes (`degree=3,fold=2` is a point of `degree=…,fold=…`), and the
-    seeds."""
-    names = list(dict.fromkeys(m.base_name for m in plan.members))
-    seeds = len(plan.members) // len(names)
-    head = (f"members ({len(names)}{f', each with {seeds} seeds' if seeds > 1 else ''}; "
-            "--study.member NAME or an index runs one):")
-    if len(names) <= 12:
-        return [head, f"  {', '.join(names)}"]
+    the values of its axes (`degree=3,fold=2` is a point of `degree=…,fold=…`), and their
+    seeds: in the heading when all have as many, else after each name (`tuned ×3`)."""
+    seeds = Counter(m.base_name for m in plan.members)  # member -> its number of seeds
+    names = list(seeds)
+    counts = set(seeds.values())
+    each = f", each with {max(counts)} seeds" if len(counts) == 1 and max(counts) > 1 else ""
+    if len(counts) > 1:
+        each = f", with {min(counts)} to {max(counts)} seeds"
+    head = f"members ({len(names)}{each}; --study.member NAME or an index runs one):"
+    if len(names) <= 12:  # each name, with its own seeds where they differ
+        return [head, "  " + ", ".join(f"{name} ×{seeds[name]}" if len(counts) > 1 and
+                                       seeds[name] > 1 else name for name in names)]
     named = [n for n in names if "=" not in n]
     grids: dict[str, dict[str, list[str]]] = {}  # pattern -> axis -> its values
     for name in (n for n in names if "=" in n):

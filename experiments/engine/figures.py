@@ -2,6 +2,7 @@
 back from the members' event files, and for classifiers of images a confusion matrix and
 a grid of misclassified images."""
 
+import math
 from pathlib import Path
 
 import torch
@@ -11,18 +12,25 @@ from matplotlib.ticker import MaxNLocator
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from experiments.engine.plan import Member
+from experiments.engine.plan import Member, class_of
+from modules.least_squares import ClosedForm
 
 # What a member's loss measures, by its model's `loss` setting (classifiers: cross-entropy).
 LOSS_UNITS = {"l2": "½·MSE", "l1": "L1 |error|", "huber": "Huber"}
 MAX_LEGEND = 12  # a sweep longer than this names its first members and its last
 
 
+def closed_form(member: Member) -> bool:
+    """Whether the member's model is solved, not trained (a ClosedForm): each epoch solves
+    the same weights again, so its "curve" by epoch is one value repeated."""
+    return issubclass(class_of(member.config.model), ClosedForm)
+
+
 def loss_unit(member: Member) -> str:
     model = member.config.model
     if model.class_path.endswith("Perceptron"):
         return "perceptron criterion"
-    if model.class_path.endswith(("LeastSquares", "RandomFeatures")):  # closed forms: ½·MSE
+    if closed_form(member):  # least squares: ½·MSE
         return LOSS_UNITS["l2"]
     loss = getattr(model.init_args, "loss", None)
     return LOSS_UNITS.get(loss, "cross-entropy")
@@ -44,9 +52,14 @@ def spans_decades(values: list[float]) -> bool:
 def curves_figure(members: list[Member]) -> Figure | None:
     """The book's `plot`: train (solid) and val (dashed) loss by epoch of each member, and
     accuracy beside it for classifiers; one row of panels per loss unit, so ½·MSE and
-    cross-entropy never share an axis."""
+    cross-entropy never share an axis. A closed-form fit, or a member of one epoch, is
+    drawn as points; where every member is one, there is no curve to draw, and no figure."""
     curves = {m.name: read_curves(m.folder) for m in members}
     members = [m for m in members if "train/loss" in curves[m.name]]
+    points = {m.name for m in members
+              if closed_form(m) or len(curves[m.name]["train/loss"][0]) < 2}
+    if all(m.name in points for m in members):
+        return None
     rows: dict[str, list[Member]] = {}
     for member in members:
         rows.setdefault(loss_unit(member), []).append(member)
@@ -66,7 +79,9 @@ def curves_figure(members: list[Member]) -> Figure | None:
                 label = member.name if i < MAX_LEGEND or i == len(group) - 1 else None
                 for stage, style in (("train", "-"), ("val", "--")):
                     steps, ys = curves[member.name].get(f"{stage}/{metric}", ([], []))
-                    ax.plot(steps, ys, style, color=color, linewidth=1.2,
+                    marker = {"-": "o", "--": "x"}[style] if member.name in points else None
+                    ax.plot(steps, ys, linestyle="none" if marker else style, color=color,
+                            linewidth=1.2, marker=marker,
                             label=label if stage == "train" else None)
                     values += ys
             if metric == "loss" and spans_decades(values):
@@ -81,6 +96,16 @@ def curves_figure(members: list[Member]) -> Figure | None:
         for ax in row[len(metrics[unit]):]:
             ax.set_axis_off()
     return figure
+
+
+def band(ax, x: list[float], mean: list[float], se: list[float], style: str, color: str,
+         label: str) -> None:
+    """A mean over seeds against x, with a ± one standard error band (none where a point
+    has one seed: NaN)."""
+    ax.plot(x, mean, style, color=color, label=label, markersize=4)
+    error = [0.0 if math.isnan(e) else e for e in se]
+    ax.fill_between(x, [m - e for m, e in zip(mean, error, strict=True)],
+                    [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
 
 
 def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch.Tensor:

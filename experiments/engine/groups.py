@@ -3,8 +3,8 @@
 A study's seeds, folds and λ grids are members of one shape: the same model class and
 parameter shapes, the same data source, the same number of steps. For so small a model a
 step is bookkeeping, not arithmetic, so K of them trained as one cost little more than
-one (modules/stacked.py; `benchmarks/members_speed.py` measures it); closed-form fits
-solve each on its own but under one Trainer (modules/closed_form_group.py). Each member still
+one (members/stacked.py; `benchmarks/members_speed.py` measures it); closed-form fits
+solve each on its own but under one Trainer (members/closed_form.py). Each member still
 gets its own run folder, as runner.run_member writes it: events stepped by epoch (one
 logger per member), config.yaml, metrics.json and checkpoints/last.ckpt, which loads
 into the plain module with `weights_only=True`. While the group trains, its own
@@ -20,27 +20,30 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from datamodules.stacked import StackedData
+import members as members_package  # the subsystem (a study's `members` are its runs)
 from experiments.engine import runner
 from experiments.engine.learning import judged
-from experiments.engine.plan import Member, Plan
+from experiments.engine.plan import Member, Plan, class_of
 from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
-from modules.closed_form_group import ClosedFormGroup
-from modules.member_group import MemberGroup
-from modules.stacked import StackedMembers
 
-# Settings in which the members of one group may differ (see modules/member_group.py):
-# the seed, the data's draw or fold, what the group applies per member (learning rate,
-# weight decay) and an MLP's activation (each member's own, on its own rows).
-MAY_DIFFER = {"seed", "data.seed", "data.fold", "model.lr", "model.weight_decay",
-              "model.decay", "model.sigma", "model.activation"}
+
+def may_differ(member: Member) -> set[str]:
+    """The settings in which the member's group may differ: its seed, and what its model
+    and datamodule classes declare (VARY_WITHIN_GROUP), as command-line keys."""
+    keys = {"seed"}
+    for part in ("model", "data"):
+        kind = class_of(member.config.get(part))
+        keys |= {f"{part}.{name}" for name in getattr(kind, "VARY_WITHIN_GROUP", ())}
+    return keys
 
 
 def group_key(member: Member) -> tuple:
-    """Equal for members that differ in MAY_DIFFER alone: the same class and settings, so
-    the same parameter shapes, data source and number of steps."""
+    """Equal for members that differ only where their classes allow (may_differ): the same
+    classes and other settings, so the same parameter shapes, data source and number of
+    steps."""
+    vary = may_differ(member)
     settings = member.flat_settings
-    rest = tuple(sorted((k, repr(v)) for k, v in settings.items() if k not in MAY_DIFFER))
+    rest = tuple(sorted((k, repr(v)) for k, v in settings.items() if k not in vary))
     return rest, member.final
 
 
@@ -70,27 +73,23 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
     """Train the members as one run (`announce()` once that is sure); return (and write)
     each one's metrics.json. None when they cannot train as one (a rule of their own:
     the perceptron; Adam; splits of unequal sizes; --trainer.callbacks other than one
-    EarlyStopping): they then train one by one."""
+    EarlyStopping): they then train one by one. The caller holds every member (as for
+    runner.run_member)."""
     started = time.perf_counter()
     first = plan.instantiate(members[0])
     # Callbacks watch one run's logged values; a group logs each member's apart, and keeps
     # an EarlyStopping for each member itself.
     callbacks = first[2].get("callbacks") or []
-    kind = next((kind for kind in (StackedMembers, ClosedFormGroup) if kind.stackable(first[0])),
-                None)
-    if kind is None or not MemberGroup.stackable_callbacks(callbacks):
+    if not members_package.stackable(first[0], callbacks):
         return None
     # Each member seeded and built as if alone.
     built = [first, *(plan.instantiate(member) for member in members[1:])]
-    try:
-        stacked = kind([model for model, _, _ in built],
-                       early_stopping=callbacks[0] if callbacks else None)
-        shared = same_data(members)
-        data = StackedData([member_data for _, member_data, _ in built], same_data=shared)
-        data.prepare_data()
-        data.setup()  # splits of unequal sizes (folds of 100 in 3) cannot stack
-    except ValueError:
+    shared = same_data(members)
+    if (stacked_run := members_package.stack([model for model, _, _ in built],
+                                             [data for _, data, _ in built], shared,
+                                             callbacks)) is None:
         return None
+    stacked, data = stacked_run
     checkpoint = group_checkpoint(plan, members)
     trainer = build_trainer(plan, members, checkpoint, {**built[0][2], "callbacks": []},
                             extra_callbacks)

@@ -42,6 +42,7 @@ class Member:
     folder: Path  # <logdir>/<experiment>/<member>
     overrides: dict[str, Any]  # what the study sets for this member, e.g. {"data.degree": 3}
     final: bool = True  # scored on the test split (a selection member, e.g. a fold, is not)
+    setup: str = ""  # the setup it belongs to, where a study has several (its tables' title)
 
     @property
     def base_name(self) -> str:
@@ -75,6 +76,7 @@ class Plan:
     overwrite: bool
     base: Namespace  # the experiment's settings before any member's overrides
     members: list[Member]
+    world_size: int = 1  # processes training each member (DDP's ranks)
     # What the console says before running: e.g. a trainer setting that replaced a
     # member's own (config.members_kept).
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -114,13 +116,20 @@ class Plan:
         return model.eval(), data
 
 
+def class_of(setting: Namespace | None) -> type | None:
+    """The class a {class_path, init_args} setting names (None for None)."""
+    if setting is None:
+        return None
+    module, _, name = setting.class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def construct(setting: Namespace | None):
     """{class_path, init_args} -> the object, as jsonargparse builds one with plain
     arguments; None stays None (an experiment without a model or data)."""
     if setting is None:
         return None
-    module, _, name = setting.class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)(**setting.init_args.as_dict())
+    return class_of(setting)(**setting.init_args.as_dict())
 
 
 def flat(settings: dict, prefix: str = "") -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure as MplFigure
 
-from experiments.engine import board, drawing
+from experiments.engine import board, drawing, member_lock
 from experiments.engine.files import write_atomically
 from experiments.engine.plan import Member, Plan
 
@@ -63,6 +63,7 @@ def rows(plan: Plan, results: list[dict], columns: dict[str, dict] | None = None
             "status": r["status"],
             **varying.get(r["member"], {}),
             "epochs": r["epochs"],
+            **({"epochs_se": r["epochs_se"]} if "epochs_se" in r else {}),
             "seeds": r.get("seeds", 1),
             **{k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))},
             **columns.get(r["member"], {}),
@@ -143,9 +144,12 @@ def table(rows: list[dict], columns: list[str] | None = None,
 
 
 def kind(member: Member | None) -> str:
-    """What kind of member it is: its model on its data (`MLP on FashionMNISTDataModule`)."""
+    """What kind of member it is: the setup its study names, or else its model on its data
+    (`MLP on FashionMNISTDataModule`)."""
     if member is None:
         return ""
+    if member.setup:
+        return member.setup
     model, data = member.config.model.class_path, member.config.data.class_path
     return f"{model.rpartition('.')[2]} on {data.rpartition('.')[2]}"
 
@@ -271,9 +275,14 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     classifies = any("val/acc" in r["metrics"] for r in results)
 
     def write_figures(images: dict[str, bytes]) -> None:
-        for name, image in images.items():
-            write_atomically(folder / f"{name}.png", image)
-        board.write_study(folder, experiment.name, members, classifies, images, text)
+        # Drawn in the background, they come once the summary's lock was let go: take it
+        # again, and leave them out if a later summary replaced this one (its own are due).
+        with member_lock.study_files(folder):
+            if (folder / "summary.md").read_text() != text:
+                return
+            for name, image in images.items():
+                write_atomically(folder / f"{name}.png", image)
+            board.write_study(folder, experiment.name, members, classifies, images, text)
 
     drawing.when_drawn({f.name: f.figure for f in figures}, write_figures, experiment.name)
     print()

@@ -159,7 +159,7 @@ def open_folder(member: Member) -> bool:
             print(f"  started by other code ({other}); --overwrite starts it afresh",
                   flush=True)
         member.folder.mkdir(parents=True, exist_ok=True)
-        for leftover in member.folder.rglob(".*.tmp"):  # of a write that was killed
+        for leftover in member.folder.rglob(".*.tmp"):  # of a killed write (held: no live one)
             leftover.unlink()
         code = CODE_LINE + json.dumps(code_version.current()) + "\n"
         write_atomically(member.folder / "config.yaml", code + yaml.safe_dump(member.settings()))
@@ -215,6 +215,8 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
 
     `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one);
     `member_metrics` adds the study's own final numbers (e.g. the error of the learned w).
+    The caller holds the member (member_lock.claim, in study.py): nothing, not even a
+    logger, may write into a folder another process is training.
     """
     if (done := finished_result(member)) is not None:
         return done  # a finished member is a result: reuse it

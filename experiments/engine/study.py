@@ -24,14 +24,22 @@ import dataclasses
 import gc
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import aggregate, report, runner
+from experiments.engine import aggregate, member_lock, report, runner
 from experiments.engine.figures import curves_figure
 from experiments.engine.groups import grouped, run_group
+from experiments.engine.headline import (
+    Headline,
+    beside_the_book,
+    count_verdicts,
+    first_sentence,
+    write_headline,
+)
 from experiments.engine.plan import Member, Plan
 from experiments.engine.runner import changed_settings, read_metrics
 
@@ -103,6 +111,15 @@ class Study:
                 raise ValueError(f"member name {name!r} must be a plain folder name")
         return members or {"default": {}}
 
+    def seeds_of(self, name: str) -> int:
+        """How many seeds member `name` runs with (`seeds`, unless a study says otherwise)."""
+        return self.seeds
+
+    def setup_of(self, name: str) -> str:
+        """The setup member `name` belongs to, where the study has several: its members
+        share a table, headed so (default: one table per model and data class)."""
+        return ""
+
     def is_final(self, name: str) -> bool:
         """Whether member `name` is scored on the test split."""
         return name in (self.members if self.final is None else self.final)
@@ -128,8 +145,9 @@ class Study:
         One `member` leaves the summary to a later `report_only` run: the tasks of a job
         array finish in any order and would overwrite each other's partial summaries.
         """
-        if self.report_only:
-            return self.report_finished(plan)
+        if self.report_only:  # one read of the members and one write, one process at a time
+            with member_lock.study_files(plan.folder):
+                return self.report_finished(plan)
         results = self.run_members(plan, plan.members)
         if self.member is None and (later := self.later_runs(plan, results)):
             plan = dataclasses.replace(plan, members=[*plan.members, *later])  # in the summary
@@ -137,7 +155,8 @@ class Study:
         if rank_zero_only.rank != 0:  # under DDP, rank 0 reports for all (and alone draws)
             return results
         if self.member is None:
-            self.summarize(plan, results)
+            with member_lock.study_files(plan.folder):
+                self.summarize(plan, results)
         else:
             report.show_results(plan, results)
             print(f"{plan.experiment.name}/{plan.members[0].name}: {results[0]['status']}; "
@@ -146,34 +165,60 @@ class Study:
 
     def run_members(self, plan: Plan, members: list[Member]) -> list[dict]:
         """Run the members that have not finished, same-shaped ones together (unless
-        `vectorize` is false); the results in the members' order."""
-        results = {m.name: done for m in members
-                   if (done := runner.finished_result(m)) is not None}
-        pending = [m for m in members if m.name not in results]
-        groups = grouped(pending) if self.vectorize else [[m] for m in pending]
-        started, count = time.perf_counter(), len(results)
+        `vectorize` is false); the results in the members' order. A member another process
+        is training (member_lock.py) is left to it and waited for at the end, then reused
+        or, if that process died first, resumed; under DDP, whose ranks must train the same
+        members, it is waited for at once."""
+        results: dict[str, dict] = {}
+        unfinished(members, results)
+        started = time.perf_counter()
 
         def progress(label: str) -> None:
-            report.progress(plan.experiment.name, label, count, len(members), started)
+            report.progress(plan.experiment.name, label, len(results), len(members), started)
 
-        for group in groups:
-            done = run_group(plan, group, self.callbacks(), self.member_metrics,
-                             announce=lambda group=group: progress(group_label(group))
-                             ) if len(group) > 1 else None
-            if done is None:  # one member, or a group that cannot train stacked
-                done = []
-                for member in group:
-                    progress(member.name)
-                    done.append(runner.run_member(plan, member, extra_callbacks=self.callbacks(),
-                                                  member_metrics=self.member_metrics))
-                    count += 1
-            else:
-                count += len(group)
-            results.update((r["member"], r) for r in done)
-            # A Trainer, its model and its datamodule refer to one another, so only the
-            # cycle collector frees them: do it now, before the next member loads its data.
-            gc.collect()
+        if held := self.run_groups(plan, members, results, progress, plan.world_size > 1):
+            self.run_groups(plan, held, results, progress, wait=True)
         return [results[m.name] for m in members]
+
+    def run_groups(self, plan: Plan, members: list[Member], results: dict[str, dict],
+                   progress: Callable[[str], None], wait: bool) -> list[Member]:
+        """Train the `members` missing from `results` into it, group by group: the group's
+        members taken first, then read again (another process may just have finished
+        them). The members other processes hold, unless `wait`."""
+        held = []
+        for group in grouped(members) if self.vectorize else [[m] for m in members]:
+            pending = [m for m in group if m.name not in results]
+            with member_lock.claim(plan.experiment.name, pending, wait) as (mine, others):
+                held += others
+                trainable = unchanged(plan, unfinished(mine, results), results)
+                todo = member_lock.agreed(group, trainable)
+                chosen = {m.name for m in todo} | {m.name for m in others}
+                for member in group:  # under DDP, those rank 0 found finished meanwhile
+                    if member.name not in results and member.name not in chosen:
+                        results[member.name] = read_metrics(member)
+                self.train_together(plan, todo, results, progress)
+        return held
+
+    def train_together(self, plan: Plan, group: list[Member], results: dict[str, dict],
+                       progress: Callable[[str], None]) -> None:
+        """Train the group as one vectorised run, or its members one by one when they
+        cannot train stacked (or it has one member); their results into `results`."""
+        if not group:
+            return
+        done = run_group(plan, group, self.callbacks(), self.member_metrics,
+                         announce=lambda: progress(group_label(group))
+                         ) if len(group) > 1 else None
+        if done is None:
+            for member in group:
+                progress(member.name)
+                results[member.name] = runner.run_member(
+                    plan, member, extra_callbacks=self.callbacks(),
+                    member_metrics=self.member_metrics)
+        else:
+            results.update((r["member"], r) for r in done)
+        # A Trainer, its model and its datamodule refer to one another, so only the
+        # cycle collector frees them: do it now, before the next member loads its data.
+        gc.collect()
 
     def callbacks(self) -> list[L.Callback]:
         """The experiment's own callbacks, fresh for each member's Trainer; they join
@@ -193,7 +238,8 @@ class Study:
     def later_runs(self, plan: Plan, results: list[dict]) -> list[Member]:
         """The later members' runs, one per seed."""
         later = self.later_members(*merged(plan, results))
-        return [run for m in later for run in plan.seeded(m, self.seeds, self.seed_data)]
+        return [run for m in later
+                for run in plan.seeded(m, self.seeds_of(m.name), self.seed_data)]
 
     def report_finished(self, plan: Plan) -> list[dict]:
         """The summary of the members that have finished, listing the ones still missing."""
@@ -228,6 +274,16 @@ class Study:
         figures = [*self.curves(done, results), *self.figures(done, results)]
         report.write_summary(whole, results, figures, notes, self.columns(done, results),
                              self.takeaway(done, results), self.table(done, results))
+        write_headline(plan.folder, self.headline(done, results))
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """What runs/index.md says of the study: by default each of the book's members
+        (the YAML's `book`) beside the book's number for it, the takeaway's first sentence
+        and the verdicts per setup; a study whose result is not a book number (a peak, a
+        bound, a chosen model) says its own."""
+        ours, book = beside_the_book(plan.experiment.book, results)
+        return Headline(ours, book, first_sentence(self.takeaway(plan, results)),
+                        count_verdicts(self.columns(plan, results)))
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         """What the study found, in a sentence or two computed from the numbers: the first
@@ -269,6 +325,33 @@ def merged(plan: Plan, results: list[dict]) -> tuple[Plan, list[dict]]:
         firsts.setdefault(member.base_name, dataclasses.replace(member, name=member.base_name))
     members = list(firsts.values())
     return dataclasses.replace(plan, members=members), aggregate.merge_seeds(results)
+
+
+def unfinished(members: list[Member], results: dict[str, dict]) -> list[Member]:
+    """The members that have not finished; the finished ones' results go into `results`."""
+    pending = []
+    for member in members:
+        if (done := runner.finished_result(member)) is None:
+            pending.append(member)
+        else:
+            results[member.name] = done
+    return pending
+
+
+def unchanged(plan: Plan, members: list[Member], results: dict[str, dict]) -> list[Member]:
+    """The members whose folders hold no run with other settings (check_folders found none
+    at the start, but another process may have put one there since): the others fail,
+    unless --overwrite."""
+    kept = []
+    for member in members:
+        if plan.overwrite or plan.base.get("rerun") or not changed_settings(member):
+            kept.append(member)
+        else:
+            results[member.name] = runner.member_result(
+                plan, member, "failed", f"{member.folder}: another process put a run with other "
+                "settings there meanwhile; use --overwrite to replace it, or another --logdir",
+                0, time.perf_counter(), {})
+    return kept
 
 
 def group_label(group: list) -> str:

@@ -9,6 +9,7 @@ costs more than the step.
 import io
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -47,16 +48,18 @@ class LastCheckpoint(ModelCheckpoint):
 
     COST_SHARE = 20
 
-    def __init__(self, **kwargs):
+    def __init__(self, clock: Callable[[], float] = time.perf_counter, **kwargs):
+        """`clock`: seconds from any origin (a test passes one it controls)."""
         super().__init__(**kwargs)
+        self.clock = clock
         self.saved_at, self.save_seconds = -float("inf"), 0.0
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        started = time.perf_counter()
+        started = self.clock()
         due = started - self.saved_at >= self.COST_SHARE * self.save_seconds
         if due or self.fitting_ends(trainer):
             super().on_train_epoch_end(trainer, pl_module)
-            self.saved_at = time.perf_counter()
+            self.saved_at = self.clock()
             self.save_seconds = self.saved_at - started
 
     @staticmethod

@@ -11,6 +11,7 @@ and the test error falls again: the classical U-curve and then a second descent.
 from matplotlib.figure import Figure
 
 from experiments.engine import report
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study, sweep
 
@@ -35,15 +36,34 @@ class DoubleDescent(Study):
                 for m in sweep(plan, "model.num_features") if m.name in done]
         return sorted(rows, key=lambda row: row["params"])
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def peak(self, plan: Plan, results: list[dict]) -> tuple[dict, dict, dict] | None:
+        """The curve's highest test loss and the lowest on each side of it (None when the
+        highest is at either end of the sweep: then there is no peak to speak of)."""
         rows = self.curve(plan, results)
         peak = max(range(len(rows)), key=lambda i: rows[i]["test/loss"], default=None)
         if peak is None or peak in (0, len(rows) - 1):
+            return None
+        lowest = min(rows[:peak], key=lambda row: row["test/loss"]), min(
+            rows[peak + 1:], key=lambda row: row["test/loss"])
+        return rows[peak], *lowest
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        if (found := self.peak(plan, results)) is None:
+            return Headline("no peak inside the sweep", takeaway="no double descent here")
+        top, left, right = found
+        return Headline(
+            f"test/loss peaks at p = {top['params']} "
+            f"(p/n = {top['params'] / top['n_train']:.2g}): "
+            f"{top['test/loss']:.3g}, {top['test/loss'] / left['test/loss']:.0f}× the lowest "
+            f"below (p = {left['params']}) and {top['test/loss'] / right['test/loss']:.0f}× "
+            f"the lowest beyond (p = {right['params']})",
+            takeaway="past the interpolation threshold the minimum-norm fit descends again")
+
+    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+        if (found := self.peak(plan, results)) is None:
             return ("No double descent: the test loss does not peak inside the sweep."
-                    if rows else "")
-        top = rows[peak]
-        left = min(rows[:peak], key=lambda row: row["test/loss"])
-        right = min(rows[peak + 1 :], key=lambda row: row["test/loss"])
+                    if self.curve(plan, results) else "")
+        top, left, right = found
         n = top["n_train"]
         return (
             f"On n = {n} training images the test loss peaks at p = {top['params']} features "

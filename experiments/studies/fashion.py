@@ -1,9 +1,14 @@
-"""Studies of classifiers on Fashion-MNIST: the best member on validation gets a confusion
-matrix (validation) and a grid of its misclassified test images, and the takeaway names it
-beside the spread of the others."""
+"""Studies of classifiers on Fashion-MNIST: the book's members beside the book's numbers,
+the members the YAML compares (`compared`) pair by pair against their noise over seeds, and
+the best member on validation with a confusion matrix (validation) and a grid of its
+misclassified test images."""
+
+from itertools import combinations
 
 from experiments.engine import report
+from experiments.engine.aggregate import beyond_noise, difference
 from experiments.engine.figures import confusion_figure, misclassified_figure
+from experiments.engine.headline import Headline, beside_the_book, metric
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 
@@ -17,19 +22,68 @@ def best_on_validation(plan: Plan, results: list[dict], needs: str = "val/acc"
     return max(trained, key=lambda mr: mr[1]["metrics"]["val/acc"], default=None)
 
 
+def comparisons(results: list[dict], names: list[str], key: str = "test/acc") -> str:
+    """Each pair of the named members' `key`, its difference called only beyond two
+    standard errors over seeds (paired by seed: aggregate.difference)."""
+    by_name = {r["member"]: r for r in results}
+    said = []
+    for a, b in combinations([n for n in names if key in by_name.get(n, {}).get("metrics", {})],
+                             2):
+        d, se = difference(by_name[a], by_name[b], key)
+        if beyond_noise(d, se):
+            better, worse = (a, b) if d > 0 else (b, a)
+            said.append(f"{better} beats {worse} by {abs(d):.3f} ± {se:.2g}")
+        else:
+            said.append(f"{a} and {b} differ by {d:+.3f} ± {se:.2g}, within noise")
+    return f"In {key}: " + "; ".join(said) + "." if said else ""
+
+
+def beside_the_books(plan: Plan, results: list[dict]) -> str:
+    """Each of the book's members' numbers (the YAML's `book`), ours beside the book's."""
+    by_name = {r["member"]: r for r in results}
+    said = [f"{e['member']}'s {e['metric']} is {metric(by_name[e['member']], e['metric'])} "
+            f"against the book's ≈ {e['value']:g} ({e['where']})"
+            for e in plan.experiment.book
+            if e["metric"] in by_name.get(e["member"], {}).get("metrics", {})]
+    return "; ".join(said) + "." if said else ""
+
+
+def split_note(plan: Plan) -> str:
+    """How fitlab's splits differ from the book's, in numbers from the settings."""
+    data = plan.members[0].config.data.init_args
+    train = getattr(data, "train_size", None) or 60000 - data.val_size
+    return (f"fitlab trains on {train} images and validates on {data.val_size} held out of "
+            "the 60000 training images; the test split is the official 10000. The book trains "
+            "on all 60000 and validates on the test split.")
+
+
 class FashionStudy(Study):
+    def __init__(self, compared: list[str] | None = None, **kwargs):
+        """
+        Args:
+            compared: members whose test accuracies the takeaway compares pair by pair, a
+                difference called only beyond two standard errors over seeds.
+        """
+        super().__init__(**kwargs)
+        members = self.all_members()
+        if unknown := [name for name in compared or [] if name not in members]:
+            raise ValueError(f"--study.compared: {', '.join(unknown)} is not a member; the "
+                             f"members are {', '.join(members)}")
+        self.compared = compared or []
+
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        best = best_on_validation(plan, results)
-        if best is None:
-            return ""
-        member, result = best
-        accs = [r["metrics"]["val/acc"] for r in results if "val/acc" in r["metrics"]]
-        text = (f"Best on validation: **{member.name}**, val acc "
-                f"{result['metrics']['val/acc']:.3f}")
-        if "test/acc" in result["metrics"]:
-            text += f", test acc {result['metrics']['test/acc']:.3f}"
-        text += f"; the {len(accs)} members span val acc {min(accs):.3f}–{max(accs):.3f}."
-        return text
+        sentences = [beside_the_books(plan, results), comparisons(results, self.compared)]
+        if best := best_on_validation(plan, results):
+            member, result = best
+            text = f"Best on validation: **{member.name}**, val acc {metric(result, 'val/acc')}"
+            if "test/acc" in result["metrics"]:
+                text += f", test acc {metric(result, 'test/acc')}"
+            sentences.append(text + ".")
+        return " ".join(s for s in (*sentences, split_note(plan)) if s)
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        ours, book = beside_the_book(plan.experiment.book, results)
+        return Headline(ours, book, comparisons(results, self.compared) or "–")
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         figures, loaded = [], {}

@@ -7,6 +7,7 @@ import statistics
 from experiments.engine import aggregate
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
+DEGREE_AXIS = "degree of the polynomial (features x⁰ … xᵈ)"  # an x axis's words
 
 
 def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -> str:
@@ -100,7 +101,7 @@ def judge(underfit: list[float], overfit: list[list[float]], margin: float) -> s
             continue
         stats = [aggregate.mean_se(differences) for differences in tests]
         if all(mean > margin for mean, _ in stats):
-            significant = all(mean > 2 * se for mean, se in stats)
+            significant = all(aggregate.beyond_noise(mean, se) for mean, se in stats)
             return kind + one_seed if one_seed or significant else "inconclusive"
     return "good fit" + one_seed
 

@@ -7,6 +7,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from experiments.engine import report
 from experiments.engine.files import write_atomically
+from experiments.engine.headline import Headline, write_headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study
 from experiments.studies.foundations_checks import run_checks
@@ -53,6 +54,10 @@ class Foundations(Study):
         md = [f"# {experiment.name} (chapter {experiment.chapter})", "",
               experiment.description, "", verdict, "", *report.table(rows), ""]
         write_atomically(plan.folder / "summary.md", "\n".join(md))
+        failed = ", ".join(c.name for c in checks if not c.passed)
+        takeaway = (f"failing: {failed}" if failed else "every identity of chapters 4–7 "
+                    "holds numerically: tensors, linear algebra, matrix calculus, autograd")
+        write_headline(plan.folder, Headline(verdict.removesuffix("."), takeaway=takeaway))
         with SummaryWriter(log_dir=str(plan.folder)) as writer:
             writer.add_text("foundations/checks", "\n".join(md))
         width = max(len(c.name) for c in checks)

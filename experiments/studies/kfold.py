@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from experiments.engine import report
 from experiments.engine.aggregate import mean_se
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
@@ -98,6 +99,21 @@ class KFold(RegressionStudy):
                 f"mean is {best}'s, {mean[best]:.3g} ± {standard_error(scores[best]['val']):.2g})"
                 f"{tested}.")
 
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        scores = self.scores(results)
+        if not scores:
+            return Headline("–")
+        chosen = self.choose(scores)
+        final = next((r for r in results if r["member"] == f"final,{chosen}"), None)
+        noise = plan.members[0].config.data.init_args.noise
+        tested = (f"; refitted, test/loss {final['metrics']['test/loss']:.3g} (noise floor "
+                  f"½σ² = {noise**2 / 2:.3g})" if final and "test/loss" in final["metrics"]
+                  else "")
+        return Headline(f"{self.num_folds}-fold CV chooses {chosen} of {len(scores)} "
+                        f"candidates{tested}", takeaway=(
+                            "cross-validation on the training data alone finds the degree of "
+                            "the truth; the test split only scores the refit"))
+
     def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         return []  # a closed-form fit has one epoch: no curve to draw
 
@@ -149,6 +165,10 @@ class KFold(RegressionStudy):
         return [report.Figure("validation_curve", caption, figure)]
 
 
+# The words on the axis of a candidate setting, where its key alone would not say it.
+AXIS_WORDS = {"data.degree": fitting.DEGREE_AXIS}
+
+
 def standard_error(values: list[float]) -> float:
     return mean_se(values)[1] if len(values) > 1 else 0.0
 
@@ -182,7 +202,7 @@ def validation_curve(scores: dict[str, dict[str, list[float]]],
     ax.set_yscale("log")
     if numeric:
         ax.set_xticks(x)
-        ax.set_xlabel(varying[0])
+        ax.set_xlabel(AXIS_WORDS.get(varying[0], report.short_name(varying[0])))
     else:
         ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("final loss (½·MSE)")

@@ -12,14 +12,19 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
-from experiments.engine import report
+from experiments.engine import aggregate, report
 from experiments.engine.figures import curves_figure
+from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import sweep
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
 
-FITS = ("underfit", "normal", "overfit", "book_overfit", "book_overfit_converged")
+FITS = ("book_underfit", "book_normal", "book_overfit", "book_overfit_converged", "underfit",
+        "normal", "overfit")
+TRUE_WEIGHTS = (5.0, 1.2, -3.4, 5.6)  # the book's cubic, the data's default
+# d2l 3.6's printed weights of its degree-3 fit (book_normal): one run of the book's SGD.
+BOOK_NORMAL_WEIGHTS = (5.01, 1.24, -3.42, 5.50)
 
 
 def noise_floor(plan: Plan) -> float:
@@ -48,6 +53,20 @@ def mean_weights(result: dict) -> list[float]:
     """The learned weights averaged over the seeds."""
     weights = [run["metrics"]["weights"] for run in result["runs"] if run["status"] == "completed"]
     return [statistics.fmean(w) for w in zip(*weights, strict=True)]
+
+
+def spread(values: list[float]) -> str:
+    """`mean 38 ± 38, median 0.0086, geometric mean 0.11`: for losses whose mean one seed
+    can dominate."""
+    mean, se = aggregate.mean_se(values)
+    geometric = math.exp(statistics.fmean(math.log(v) for v in values))
+    return (f"mean {mean:.3g} ± {se:.2g}, median {statistics.median(values):.3g}, "
+            f"geometric mean {geometric:.3g}")
+
+
+def dominated(values: list[float]) -> bool:
+    """Whether one seed holds more than half of the sum: the mean is that seed's."""
+    return len(values) > 1 and max(values) > sum(values) / 2
 
 
 def overfit_ratio(result: dict) -> float:
@@ -84,7 +103,45 @@ class Polynomial(RegressionStudy):
         return out
 
     def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
-        return {m: {"verdict": v} for m, v in self.verdicts(plan, results).items()}
+        """The verdict, and beside a tested member's mean test/loss its median and geometric
+        mean over seeds (summary.json): one wild seed can make the mean its own."""
+        columns = {m: {"verdict": v} for m, v in self.verdicts(plan, results).items()}
+        for result in results:
+            values = seed_values(result, "test/loss") if "runs" in result else []
+            if len(values) > 1 and min(values) > 0:
+                columns.setdefault(result["member"], {}).update({
+                    "test/loss median": statistics.median(values),
+                    "test/loss geomean": math.exp(statistics.fmean(map(math.log, values)))})
+        return columns
+
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """The book's book_normal weights beside d2l's, the verdicts of each setup apart:
+        the book's SGD members, the fits to convergence, the degree grid."""
+        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        judged = self.verdicts(plan, results)
+        grid = set(super().all_members()) - set(self.members)
+
+        def setup(name: str) -> str:
+            if name in grid:
+                return "degree grid"
+            return "book (SGD)" if name.startswith("book_") and "converged" not in name \
+                else "converged"
+
+        counts: dict[str, dict[str, int]] = {}
+        for name, verdict in judged.items():
+            kinds = counts.setdefault(setup(name), {})
+            kinds[verdict] = kinds.get(verdict, 0) + 1
+        verdicts = "; ".join(f"{where}: " + ", ".join(f"{n} {v}" for v, n in kinds.items())
+                             for where, kinds in counts.items()) or "–"
+        ours, book = "–", "–"
+        if "book_normal" in done:
+            weights = ", ".join(f"{w:.3f}" for w in mean_weights(done["book_normal"]))
+            ours = f"book_normal weights [{weights}] (mean of {done['book_normal']['seeds']} seeds)"
+            book = "book_normal weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
+        parts = [f"degree {d} {verdict_phrase(judged[m])}"
+                 for d, m in ((1, "underfit"), (3, "normal"), (19, "overfit")) if m in judged]
+        takeaway = ("fitted to convergence, " + ", ".join(parts)) if parts else ""
+        return Headline(ours, book, takeaway, verdicts)
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         done = {r["member"]: r for r in results if r["status"] == "completed"}
@@ -125,8 +182,8 @@ class Polynomial(RegressionStudy):
             "gradient descent from w = 0 converges to (min-norm), on 50 training examples. "
             "Each seed is a fresh training set. Validation and test x are drawn within the "
             "training x's range for every member, so no extrapolated point decides a "
-            "loss; that range leaves out the extreme x where a misspecified fit errs most, "
-            "which is why degree 1's val/loss is below its train/loss.",
+            "loss.",
+            *self.underfit_note(done), *self.weights_note(done), *self.spread_note(done),
         ]
         counts = []
         for name in ("book_overfit", "book_overfit_converged", "overfit"):
@@ -151,11 +208,62 @@ class Polynomial(RegressionStudy):
                   "(`degree=…`) is a validation curve."]
         return "\n\n".join(lines)
 
+    def underfit_note(self, done: dict[str, dict]) -> list[str]:
+        """Why a line's val/loss is below its train/loss here."""
+        lines = [f"{name}'s val/loss {pm(done[name]['metrics'], 'val/loss')} is below its "
+                 f"train/loss {pm(done[name]['metrics'], 'train/loss')}"
+                 for name in ("book_underfit", "underfit") if name in done
+                 and done[name]["metrics"]["val/loss"] < done[name]["metrics"]["train/loss"]]
+        if not lines:
+            return []
+        return [
+            f"**Degree 1: val below train.** {' and '.join(lines)}. Not a better fit of new "
+            "data: a line's error on the cubic grows like x³, so the training points at the "
+            "ends of the training range carry much of the training loss (the two largest "
+            "errors about half of it), and validation x lies inside that range "
+            "(data.eval_in_train_range), never past them. Drawn from all of N(0, 1) "
+            "instead, validation scores a line above its training loss (least-squares lines "
+            "on 200 training sets of 100: train about 5.2, in-range val 3.2, unrestricted "
+            "val 5.9; tests/test_polynomial.py pins it)."]
+
+    def weights_note(self, done: dict[str, dict]) -> list[str]:
+        """book_normal's learned weights beside d2l's printed ones and the truth."""
+        if "book_normal" not in done:
+            return []
+        result = done["book_normal"]
+        runs = [run["metrics"]["weights"] for run in result["runs"]
+                if run["status"] == "completed"]
+        stats = [aggregate.mean_se(list(w)) for w in zip(*runs, strict=True)]
+        seed0 = ", ".join(f"{w:.4g}" for w in runs[0])
+        mean = ", ".join(f"{m:.4g} ± {e:.1g}" if e == e else f"{m:.4g}" for m, e in stats)
+        spread_ = ", ".join(f"{statistics.stdev(w):.2g}" for w in zip(*runs, strict=True)) \
+            if len(runs) > 1 else "–"
+        book = ", ".join(f"{w:g}" for w in BOOK_NORMAL_WEIGHTS)
+        truth = ", ".join(f"{w:g}" for w in TRUE_WEIGHTS)
+        return [f"**book_normal's weights** (x⁰ … x³): seed 0 [{seed0}]; mean ± se over "
+                f"{len(runs)} training sets [{mean}] (one run's spread, sd [{spread_}]); "
+                f"d2l 3.6's printed run [{book}]; the truth [{truth}]. The book's run is one "
+                "draw: read it against the sd, not the se."]
+
+    def spread_note(self, done: dict[str, dict]) -> list[str]:
+        """The tested members whose mean test/loss one seed dominates, with its spread."""
+        shown = [f"{name} test/loss {spread(values)}"
+                 for name, result in done.items()
+                 if dominated(values := seed_values(result, "test/loss"))
+                 and min(values) > 0]
+        if not shown:
+            return []
+        return ["**Means one seed dominates** (one seed over half the sum): "
+                + "; ".join(shown) + ". The median and geometric mean say what a typical "
+                "training set gives; the mean, what one unlucky draw does."]
+
     def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         # The closed-form fits have one epoch: only the book's SGD members have curves.
         sgd = [m for m in plan.members if trained_by_sgd(m) and m.folder.exists()]
         figure = curves_figure(sgd)
-        caption = "Train (solid) and validation (dashed) loss by epoch of the book's SGD members"
+        caption = ("Train (solid) and validation (dashed) loss by epoch of the book's SGD "
+                   "members, seed 0 (one training set: its val/train order may differ from "
+                   "the table's means over seeds)")
         return [report.Figure("curves", caption, figure)] if figure else []
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
@@ -163,8 +271,9 @@ class Polynomial(RegressionStudy):
         figures = []
         if fits := [m for name in FITS for m in plan.members if m.name == name and name in done]:
             caption = ("Seed 0's training data, the true cubic (dashed) and each named "
-                       "member's fitted polynomial: the converged degree-19 fit chases the "
-                       "noise between the points, SGD's barely leaves the lower powers")
+                       "member's fitted polynomial, the book's SGD members first: the "
+                       "converged degree-19 fit chases the noise between the points, SGD's "
+                       "barely leaves the lower powers")
             figures.append(report.Figure("fits", caption, fits_figure(fits, done)))
         degrees = sorted((m for m in sweep(plan, "data.degree", "model.num_inputs")
                           if m.name in done), key=degree)
@@ -182,11 +291,17 @@ class Polynomial(RegressionStudy):
 
 
 def fits_figure(fits: list[Member], done: dict[str, dict]) -> Figure:
-    figure = Figure(figsize=(3.6 * len(fits), 3.4), layout="constrained")
-    for ax, member in zip(figure.subplots(1, len(fits), squeeze=False)[0], fits, strict=True):
+    """A grid of the named members' fits, three a row, each titled with its setup."""
+    columns = min(3, len(fits))
+    rows = math.ceil(len(fits) / columns)
+    figure = Figure(figsize=(4.6 * columns, 3.9 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    for ax, member in zip(axes, fits, strict=False):
         draw_fit(ax, member, done[member.name])
-    figure.axes[0].set_ylabel("y")
-    figure.axes[0].legend(fontsize=7)
+        ax.set_ylabel("y")
+    for ax in axes[len(fits):]:
+        ax.set_axis_off()
+    axes[0].legend(fontsize=8)
     return figure
 
 
@@ -205,9 +320,9 @@ def draw_fit(ax: Axes, member: Member, result: dict) -> None:
     ax.set_ylim(y.min().item() - 2, y.max().item() + 2)  # a wild fit may leave the data
     how = f"SGD, {result['epochs']} epochs" if trained_by_sgd(member) else "converged"
     metrics = result["runs"][0]["metrics"]
-    ax.set_title(f"{member.name}: degree {degree(member)}, n = {num_train(member)}, {how}\n"
-                 f"train {metrics['train/loss']:.3g}, val {metrics['val/loss']:.3g}",
-                 fontsize=8)
+    ax.set_title(f"{member.name} (seed 0): degree {degree(member)}, n = {num_train(member)}\n"
+                 f"{how}; train {metrics['train/loss']:.3g}, val {metrics['val/loss']:.3g}",
+                 fontsize=10)
     ax.set_xlabel("x")
     ax.grid(alpha=0.3)
 
@@ -238,7 +353,7 @@ def capacity_figure(members: list[Member], book: list[Member], done: dict[str, d
     ax.axhline(floor, color="grey", linestyle=":", label=f"noise floor ½σ² = {floor:.3g}")
     ax.set_yscale("log")
     ax.set_xticks(range(MAX_DEGREE + 1))
-    ax.set_xlabel("degree of the polynomial (features x⁰ … xᵈ)")
+    ax.set_xlabel(fitting.DEGREE_AXIS)
     ax.set_ylabel("final loss (½·MSE)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")

@@ -1,5 +1,6 @@
-"""`softmax_regression` (chapter 8, d2l 4.1–4.5): the Fashion-MNIST figures of every
-classifier study, and the ten weight templates the best member learned."""
+"""`softmax_regression` (chapter 8, d2l 4.1–4.5): the dataset as d2l 4.2 shows it, the
+Fashion-MNIST figures of every classifier study, and the ten weight templates the best
+member learned."""
 
 import torch
 from matplotlib.figure import Figure
@@ -14,7 +15,22 @@ class SoftmaxRegressionStudy(FashionStudy):
         caption = (f"The weights {member.name} learned for each class, as 28×28 images: "
                    "a class's logit is the image's overlap with its template (red adds, "
                    "blue subtracts)")
-        return [report.Figure("templates", caption, templates_figure(model, data.classes))]
+        samples = ("The first 18 training images with their labels, as d2l 4.2 shows the "
+                   "dataset")
+        return [report.Figure("templates", caption, templates_figure(model, data.classes)),
+                report.Figure("samples", samples, samples_figure(data))]
+
+
+def samples_figure(data, count: int = 18, columns: int = 9) -> Figure:
+    """d2l's `show_images`: the first training images, each titled with its class."""
+    X, y = data.splits["train"].tensors
+    figure = Figure(figsize=(columns * 1.5, count // columns * 1.75), layout="constrained")
+    for ax, image, label in zip(figure.subplots(count // columns, columns).flatten(),
+                                X[:count], y[:count].tolist(), strict=True):
+        ax.imshow(image.reshape(-1, image.shape[-1]), cmap="gray_r")
+        ax.set_title(data.classes[label], fontsize=9)
+        ax.set_axis_off()
+    return figure
 
 
 def templates_figure(model: torch.nn.Module, classes: list[str]) -> Figure:

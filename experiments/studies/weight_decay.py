@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from experiments.engine import aggregate, report
 from experiments.engine.figures import curves_figure
+from experiments.engine.headline import Headline, beside_the_book
 from experiments.engine.plan import Member, Plan
 from experiments.studies.regression import RegressionStudy, truth_errors
 
@@ -153,6 +154,21 @@ class WeightDecay(RegressionStudy):
 
     # -- what summary.md says -------------------------------------------------------------
 
+    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+        """The book's w_norm beside d2l's (the YAML's `book`), with the val/loss gap and
+        what it is made of in a line."""
+        ours, book = beside_the_book(plan.experiment.book, results)
+        by = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
+        if {"wd=0", "wd=3", "sigma=0,wd=0", "sigma=0,wd=3"} <= by.keys():
+            ours += (f"; val/loss {se(by['wd=0'], 'val/loss')} at λ = 0 against "
+                     f"{se(by['wd=3'], 'val/loss')} at λ = 3, from w = 0 "
+                     f"{se(by['sigma=0,wd=0'], 'val/loss')} against "
+                     f"{se(by['sigma=0,wd=3'], 'val/loss')}")
+        return Headline(ours, book, takeaway=(
+            "the book's λ = 0 / λ = 3 gap is the initial weights that 20 examples cannot "
+            "move, which decay shrinks; where decay helps, validation chooses λ and test "
+            "confirms it"))
+
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         return " ".join(s for s in (self.gap_sentence(plan, results),
                                     self.optimum_sentence(plan, results)) if s)
@@ -168,6 +184,11 @@ class WeightDecay(RegressionStudy):
         lr, T = member.config.model.init_args.lr, steps(member)
         shrunk = decayed["w0_unseen_norm"] * (1 - lr * 3) ** T
         data = member.config.data.init_args
+        merged = {r["member"]: r for r in results}
+        difference, error = paired(merged, "sigma=0,wd=0", "sigma=0,wd=3", "val/loss")
+        zero_gap = (f"λ = 0 − λ = 3 {difference:+.2g} ± {error:.1g} paired, "
+                    + ("beyond noise" if aggregate.beyond_noise(difference, error)
+                       else "within noise"))
         return (
             f"The book's gap (val/loss {se(free, 'val/loss')} at λ = 0 against "
             f"{se(decayed, 'val/loss')} at λ = 3) is the initialisation, not generalisation: "
@@ -177,7 +198,7 @@ class WeightDecay(RegressionStudy):
             f"‖w₀‖ = {free['w0_norm']:.3g}), and λ = 3 shrinks it by (1 − lr·λ)^{T} to "
             f"{shrunk:.3g} (‖w‖ = {se(decayed, 'w_norm', 3)}); from w = 0 the same training "
             f"reaches {se(by['sigma=0,wd=0'], 'val/loss')} (λ = 0) and "
-            f"{se(by['sigma=0,wd=3'], 'val/loss')} (λ = 3), and the closed-form fits "
+            f"{se(by['sigma=0,wd=3'], 'val/loss')} (λ = 3; {zero_gap}), and the closed-form fits "
             f"{se(by['ridge,wd=0'], 'val/loss')} (min-norm least squares), "
             f"{se(by['ridge,wd=3'], 'val/loss')} (ridge λ = 3) and "
             f"{se(free, 'mean_val_loss')} (predicting the training mean)."
@@ -207,13 +228,14 @@ class WeightDecay(RegressionStudy):
         gaps = [paired(tested, e, lam, "test/loss") for e in ends]
         member = next(m for m in plan.members if m.name == sweep.name(lam))
         data = member.config.data.init_args
+        against = " and ".join(below(f"λ = {end:g}'s", *gap) for end, gap in zip(ends, gaps,
+                                                                                 strict=True))
         return (
             f"Where weight decay does help ({data.num_train} examples of {data.num_inputs} "
             f"inputs, noise {data.noise:g}, closed-form ridge, {tested[lam]['seeds']} draws), "
             f"validation chooses λ = {lam:g} of {len(sweep.lambdas)} values from {ends[0]:g} to "
             f"{ends[1]:g}, and on test its loss {se(tested[lam]['metrics'], 'test/loss')} is "
-            f"below λ = {ends[0]:g}'s by {gaps[0][0]:.3g} ± {gaps[0][1]:.2g} and below "
-            f"λ = {ends[1]:g}'s by {gaps[1][0]:.3g} ± {gaps[1][1]:.2g} (paired by draw)."
+            f"{against} (paired by draw)."
         )
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
@@ -221,9 +243,22 @@ class WeightDecay(RegressionStudy):
                                         self.mlp_note(results)) if s)
 
     def ways_note(self, results: list[dict]) -> str:
-        by = {r["member"]: r["metrics"] for r in results if "w_norm" in r["metrics"]}
-        if not {"wd=3", "adamw"} <= set(by):
+        merged = {r["member"]: r for r in results if "w_norm" in r["metrics"]}
+        if not {"wd=3", "adamw"} <= set(merged):
             return ""
+        penalty, adamw = merged["wd=3"]["metrics"], merged["adamw"]["metrics"]
+        numbers = (f"penalty ‖w‖ {se(penalty, 'w_norm', 3)}, val/loss "
+                   f"{se(penalty, 'val/loss')}; adamw ‖w‖ {se(adamw, 'w_norm', 3)}, val/loss "
+                   f"{se(adamw, 'val/loss')}")
+        differences = {key: paired(merged, "adamw", "wd=3", key) for key in ("w_norm", "val/loss")}
+        shown = ", ".join(f"{key} {d:+.3g} ± {e:.2g}" for key, (d, e) in differences.items())
+        if any(aggregate.beyond_noise(*d) for d in differences.values()):
+            outcome = (f"Their numbers differ (adamw − penalty, paired by draw: {shown}), as "
+                       "Adam's steps are about lr per coordinate whatever the gradient: "
+                       f"{numbers}.")
+        else:
+            outcome = (f"At this λ and budget the two end within noise of each other "
+                       f"(adamw − penalty, paired by draw: {shown}): {numbers}.")
         return (
             "**Ways to apply weight decay** at the same λ = 3. *penalty* (wd=3, the book's "
             "from-scratch way) adds λ/2·‖w‖² to the loss SGD minimizes, so each step also "
@@ -233,10 +268,7 @@ class WeightDecay(RegressionStudy):
             "(Loshchilov & Hutter, 2019): Adam divides each coordinate of the gradient by "
             "its running RMS, which would also shrink an L2 penalty's pull on weights with "
             "large gradients; AdamW instead multiplies w by (1 − lr·λ) at each step, apart "
-            "from the Adam update. Its numbers differ because Adam's steps are about lr per "
-            f"coordinate whatever the gradient: penalty ‖w‖ {se(by['wd=3'], 'w_norm', 3)}, "
-            f"val/loss {se(by['wd=3'], 'val/loss')}; adamw ‖w‖ {se(by['adamw'], 'w_norm', 3)}, "
-            f"val/loss {se(by['adamw'], 'val/loss')}."
+            f"from the Adam update. {outcome}"
         )
 
     def optimum_note(self, results: list[dict]) -> str:
@@ -260,9 +292,8 @@ class WeightDecay(RegressionStudy):
         best = min(done, key=lambda lam: done[lam]["metrics"]["val/loss"])
         smallest = min(done)
         change, error = paired(done, best, smallest, "test/acc")
-        verdict = ("a difference within two standard errors: inconclusive"
-                   if abs(change) <= 2 * error else
-                   "better" if change > 0 else "worse")
+        verdict = ("better" if change > 0 else "worse") if aggregate.beyond_noise(
+            change, error) else "a difference within two standard errors: inconclusive"
         rows = [{"λ": f"{lam:g}", "train/loss": se(r["metrics"], "train/loss"),
                  "val/loss": se(r["metrics"], "val/loss"),
                  "test/acc [95% Wilson]": f"{r['metrics']['test/acc']:.4f} "
@@ -311,6 +342,15 @@ class WeightDecay(RegressionStudy):
                        "accuracy (right; test with its 95% Wilson interval) against λ")
             figures.append(report.Figure("mlp", caption, mlp_figure(mlp.done(results))))
         return figures
+
+
+def below(what: str, difference: float, error: float) -> str:
+    """`below λ = 0's by 0.011 ± 0.0015` where difference (theirs − ours) is beyond two
+    standard errors, else `within noise of λ = 0's (+0.001 ± 0.002)`."""
+    if aggregate.beyond_noise(difference, error):
+        word = "below" if difference > 0 else "above"
+        return f"{word} {what} by {abs(difference):.3g} ± {error:.2g}"
+    return f"within noise of {what} ({difference:+.3g} ± {error:.2g})"
 
 
 def zero_at(*sweeps: dict) -> float:

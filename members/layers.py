@@ -4,14 +4,16 @@ vmap over functional_call works for any net, but on a CPU its bookkeeping (~0.5 
 call) costs more than a tiny model's whole step. For nets built of the layers below
 (every concise model in fitlab) the stacked forward is written out instead: batched
 matmuls, and one wide matmul when every member reads the same inputs. Members may differ
-in their activations (an MLP's relu, sigmoid and tanh): each applies its own.
+in their activations (an MLP's relu, sigmoid and tanh) and dropout rates: each applies its
+own.
 """
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 # Layers that act on each number alone, so a member dim changes nothing (Dropout draws
-# its own mask for every member).
+# each member's mask from that member's own stream).
 ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Dropout, nn.Identity)
 
 
@@ -44,9 +46,41 @@ def member_layers(nets: list[nn.Module]) -> list[tuple[str, list[nn.Module]]] | 
             for (name, _), layers in zip(first, places, strict=True)]
 
 
+class MemberStreams:
+    """Each member's own random stream, seeded as its one-by-one run seeds the process's
+    (FitModule.on_train_batch_start), so member k draws its dropout masks in the very
+    order and from the very numbers its run alone would: a group equals one-by-one runs.
+    The stream lives on `device` (dropout on a GPU draws from the GPU's generator)."""
+
+    def __init__(self, seeds: list[int], device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.device = device
+        self.states = []
+        with torch.random.fork_rng(devices=[device] if self.cuda else []):
+            for seed in seeds:
+                torch.manual_seed(seed)
+                self.states.append(self.state())
+
+    def state(self) -> Tensor:
+        return torch.cuda.get_rng_state(self.device) if self.cuda else torch.get_rng_state()
+
+    def draw(self, k: int, sample):
+        """`sample()` with member k's stream in place of the process's, which is kept."""
+        outer = self.state()
+        set_state = ((lambda s: torch.cuda.set_rng_state(s, self.device)) if self.cuda
+                     else torch.set_rng_state)
+        set_state(self.states[k])
+        try:
+            return sample()
+        finally:
+            self.states[k] = self.state()
+            set_state(outer)
+
+
 def layers_forward(layers: list[tuple[str, list[nn.Module]]], params: dict[str, Tensor],
-                   X: Tensor, shared: bool) -> Tensor:
-    """X (K, B, ...), or (B, ...) read by every member when `shared` -> (K, B, outputs)."""
+                   X: Tensor, shared: bool, streams: MemberStreams | None) -> Tensor:
+    """X (K, B, ...), or (B, ...) read by every member when `shared` -> (K, B, outputs).
+    Member k's dropout masks come from its own stream (`streams`), at its own rate."""
     H = X
     for prefix, members in layers:
         layer = members[0]
@@ -55,6 +89,12 @@ def layers_forward(layers: list[tuple[str, list[nn.Module]]], params: dict[str, 
             shared = False
         elif isinstance(layer, nn.Flatten):
             H = H.flatten(1 if shared else 2)
+        elif isinstance(layer, nn.Dropout):
+            if layer.training and any(member.p > 0 for member in members):
+                H = H.expand(len(members), *H.shape) if shared else H
+                H = torch.stack([streams.draw(k, lambda h=h, p=member.p: F.dropout(h, p))
+                                 for k, (member, h) in enumerate(zip(members, H, strict=True))])
+                shared = False
         elif len({type(member) for member in members}) == 1:
             H = layer(H)
         else:  # each member's own activation on its own rows

@@ -10,9 +10,9 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor, nn
 
+from members.group import MemberGroup
 from modules.base import FitModule
 from modules.least_squares import ClosedForm, check_one_solve
-from modules.member_group import MemberGroup
 
 
 class ClosedFormGroup(MemberGroup):

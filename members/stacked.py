@@ -2,7 +2,7 @@
 
 For a tiny model a training step is bookkeeping, not arithmetic, so K members cost about
 one step each. Parameters are stacked by torch.func.stack_module_state; nets of torch.nn's
-Linear, Flatten and elementwise layers run them as batched matmuls (member_layers.py),
+Linear, Flatten and elementwise layers run them as batched matmuls (members/layers.py),
 any other net runs its own forward under vmap (PyTorch's model-ensembling recipe).
 Each member is first built as its plain FitModule, under its own seed, exactly as the
 one-by-one path builds it: the initialisations are the same by construction, and
@@ -10,20 +10,19 @@ one-by-one path builds it: the initialisations are the same by construction, and
 
 A step takes one batch per member, X (K, B, ...) and y (K, B, ...), or (1, B, ...) when
 every member sees the same examples (seeds of one dataset): those are then read once; a
-training batch carries S such steps (S, K or 1, B, ...), see datamodules/stacked.py.
+training batch carries S such steps (S, K or 1, B, ...), see members/data.py.
 The loss is the sum of the members' mean losses, so each member's gradient is its own.
 """
 
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
-from modules.base import DROPOUT_STREAM, FitModule, decays
-from modules.member_group import MemberGroup
-from modules.member_layers import layers_forward, member_layers
-from modules.stacked_sgd import StackedSGD
+from members.group import MemberGroup
+from members.layers import MemberStreams, layers_forward, member_layers
+from members.sgd import StackedSGD
+from modules.base import FitModule, decays, epoch_seed
 
 
 class StackedMembers(MemberGroup):
@@ -39,10 +38,15 @@ class StackedMembers(MemberGroup):
         # Member 0's net is the template vmap calls (its own parameters are stale copies;
         # ours are stacked below).
         self.layers = member_layers([m.net for m in members])  # None: vmap member 0's net
-        if self.layers is None and len({m.hparams.get("activation") for m in members}) > 1:
-            raise ValueError("members that differ in activation stack only as torch.nn layers")
+        if self.layers is None and any(len({repr(m.hparams.get(key)) for m in members}) > 1
+                                       for key in ("activation", "dropout")):
+            # vmap runs member 0's net for all: its activation, its dropout rates
+            raise ValueError("members that differ in activation or dropout stack only as "
+                             "torch.nn layers")
+        self.streams: MemberStreams | None = None  # each member's dropout stream, per epoch
         self.draws = self.layers is None or any(
-            isinstance(m, torch.nn.Dropout) for m in first.net.modules())
+            isinstance(layer, torch.nn.Dropout) and layer.p > 0
+            for m in members for layer in m.net.modules())
         params, _ = stack_module_state([m.net for m in members])
         self.names = list(params)
         self.params = torch.nn.ParameterList(params.values())  # each (K, *plain shape)
@@ -74,7 +78,7 @@ class StackedMembers(MemberGroup):
         X = X[0] if shared else X
         if self.layers is not None:
             return layers_forward(self.layers, dict(zip(self.names, self.params, strict=True)),
-                                  X, shared)
+                                  X, shared, self.streams)
 
         def member_forward(params: tuple[Tensor, ...], X: Tensor) -> Tensor:
             named = dict(zip(self.names, params, strict=True))
@@ -117,13 +121,16 @@ class StackedMembers(MemberGroup):
         return loss
 
     def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        # Epoch e's dropout masks come from a seed of its own, as FitModule's do (one
-        # stream for the group: masks match the one-by-one runs in law, not bit for bit).
-        # Only where a net draws: seeding costs ~4 ms, a tenth of a polynomial epoch.
+        # Epoch e's dropout masks come from the seed FitModule uses (epoch_seed). On the
+        # layers path each member draws from a stream of its own, as its run alone: the
+        # same masks. vmap draws for all members at once, from member 0's stream: there
+        # masks match the one-by-one runs in law, not bit for bit. Only where a net draws.
         if batch_idx == 0 and self.draws:
-            mixed = np.random.SeedSequence(
-                [self.members[0].seed, self.current_epoch, DROPOUT_STREAM])
-            torch.manual_seed(int(mixed.generate_state(1)[0]))
+            seeds = [epoch_seed(m.seed, self.current_epoch) for m in self.members]
+            if self.layers is not None:
+                self.streams = MemberStreams(seeds, self.device)
+            else:
+                torch.manual_seed(seeds[0])
 
     def on_train_epoch_end(self) -> None:
         if self.members[0].schedule != "constant":  # manual optimization: ours to step

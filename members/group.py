@@ -9,7 +9,7 @@ A member can stop before the others: frozen (`active` False) when its loss stops
 finite (`diverged_epoch`) or when `early_stopping`, its one-by-one run's callback, kept
 for each member apart, stops it (`stopped_epoch`). How the members train is the
 subclass's: SGD steps on stacked parameters (stacked.py), closed-form solves
-(closed_form_group.py).
+(closed_form.py).
 """
 
 import lightning as L
@@ -17,19 +17,15 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor
 
+from members.stopping import MemberEarlyStopping
 from modules.base import Classifier, DivergedError, FitModule
-from modules.stacked_stopping import MemberEarlyStopping
-
-# The settings in which members of one group may differ: what a group applies per member
-# (the optimizer's lr and weight decay, a ridge solve's λ, an MLP's activation), and the
-# initialisation, which happened before grouping.
-MAY_DIFFER = ("lr", "weight_decay", "decay", "sigma", "activation")
 
 
 def stack_key(module: FitModule) -> tuple:
     """Equal for modules that can train as one group: the class, every setting but those
-    in MAY_DIFFER, and the names and shapes of the net's weights."""
-    settings = sorted((k, repr(v)) for k, v in module.hparams.items() if k not in MAY_DIFFER)
+    its class lets vary (VARY_WITHIN_GROUP), and the names and shapes of the net's weights."""
+    vary = type(module).VARY_WITHIN_GROUP
+    settings = sorted((k, repr(v)) for k, v in module.hparams.items() if k not in vary)
     shapes = [(name, tuple(t.shape)) for name, t in module.net.state_dict().items()]
     return type(module).__qualname__, tuple(settings), tuple(shapes)
 
@@ -43,7 +39,8 @@ class MemberGroup(L.LightningModule):
         super().__init__()
         keys = {stack_key(m) for m in members}
         if len(keys) != 1:
-            raise ValueError(f"members differ in more than {', '.join(MAY_DIFFER)}: {keys}")
+            vary = ", ".join(type(members[0]).VARY_WITHIN_GROUP)
+            raise ValueError(f"members differ in more than {vary}: {keys}")
         # The plain members, kept out of nn.Module's registry (a subclass registers what
         # it trains).
         self.__dict__["members"] = members

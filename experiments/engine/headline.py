@@ -1,0 +1,77 @@
+"""A study's headline: the one result it exists for, as runs/index.md shows it.
+
+Each study declares its own (`Study.headline`): the book's member at the book's settings
+beside the book's number, like for like, or the study's phenomenon (a peak, a minimum, a
+bound) where the book has no number. It is written beside summary.json as headline.json,
+so index.md reads every experiment's headline back, earlier runs' too.
+"""
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from experiments.engine.files import write_atomically
+from experiments.engine.report import shown_value
+
+FILE = "headline.json"
+
+
+@dataclass(frozen=True)
+class Headline:
+    ours: str  # the result, with its uncertainty: `scratch test/acc 0.836 ± 0.002 (3 seeds)`
+    book: str = "–"  # the book's number for the same member and metric, and where it is
+    takeaway: str = ""  # one line: what the result means
+    verdicts: str = "–"  # the study's verdicts counted per setup, where it gives any
+
+
+def metric(result: dict, key: str) -> str:
+    """`0.836 ± 0.002 [0.829, 0.843] (3 seeds)`: a merged result's metric as the summary
+    shows it, with the number of seeds behind it."""
+    seeds = result.get("seeds", 1)
+    return f"{shown_value(result['metrics'], key, scientific=False)} ({seeds} seed" \
+           f"{'s' if seeds != 1 else ''})"
+
+
+def beside_the_book(book: tuple, results: list[dict]) -> tuple[str, str]:
+    """(ours, the book's): each book entry's member and metric, ours beside the book's."""
+    by_name = {r["member"]: r for r in results}
+    ours, theirs = [], []
+    for entry in book:
+        result = by_name.get(entry["member"])
+        if result is not None and entry["metric"] in result["metrics"]:
+            ours.append(f"{entry['member']} {entry['metric']} {metric(result, entry['metric'])}")
+        theirs.append(f"{entry['member']} {entry['metric']} ≈ {entry['value']:g} "
+                      f"({entry['where']})")
+    return "; ".join(ours) or "–", "; ".join(theirs) or "–"
+
+
+def count_verdicts(columns: dict[str, dict]) -> str:
+    """`by width: 2 underfitting, 3 good fit`: each verdict column's verdicts counted
+    apart, since each column judges one setup's members among themselves (a verdict's
+    first clause: `overfitting; val/acc above the best's` counts as overfitting)."""
+    counts: dict[str, Counter] = {}
+    for own in columns.values():
+        for key, value in own.items():
+            if "verdict" in key and value:
+                counts.setdefault(key, Counter())[value.partition(";")[0]] += 1
+    return "; ".join(
+        f"{key.removeprefix('verdict').strip()}: " * (key != "verdict")
+        + ", ".join(f"{n} {verdict}" for verdict, n in counter.most_common())
+        for key, counter in counts.items()) or "–"
+
+
+def first_sentence(text: str) -> str:
+    """A takeaway's first sentence (up to its first full stop followed by a space)."""
+    head, stop, _ = text.partition(". ")
+    return head + "." if stop else text
+
+
+def write_headline(folder: Path, headline: Headline) -> None:
+    text = json.dumps(asdict(headline), indent=2, ensure_ascii=False)
+    write_atomically(folder / FILE, text + "\n")
+
+
+def read_headline(folder: Path) -> Headline | None:
+    path = folder / FILE
+    return Headline(**json.loads(path.read_text())) if path.exists() else None
