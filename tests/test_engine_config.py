@@ -69,7 +69,7 @@ def test_fast_runs_go_to_their_own_logdir_unless_one_is_given(tmp_path: Path):
 def test_every_experiment_plans_every_member_with_its_defaults(name):
     study, plan = config.plan(registry.load(name), [])
     assert list(dict.fromkeys(m.base_name for m in plan.members)) == list(study.all_members())
-    assert len(plan.members) == len(study.all_members()) * study.seeds  # each with its seeds
+    assert len(plan.members) == sum(map(study.seeds_of, study.all_members()))  # their seeds
     assert all(m.folder == plan.folder / m.name for m in plan.members)
 
 
