@@ -173,6 +173,12 @@ class InMemoryDataModule(L.LightningDataModule):
     has_test: bool = False
 
     def __init__(self, batch_size: int, seed: int, num_workers: int = 0):
+        """
+        Args:
+            batch_size: examples per training step (per process under DDP).
+            seed: draws the data or the split (the batch order follows the run's --seed).
+            num_workers: DataLoader worker processes; 0 suits data held in memory.
+        """
         super().__init__()
         check_arg("batch_size", batch_size, 1)
         check_arg("num_workers", num_workers, 0)

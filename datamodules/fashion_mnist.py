@@ -37,6 +37,13 @@ class FashionMNISTDataModule(InMemoryDataModule):
     2017): round(label_noise * len(train)) of its images, drawn from `seed`, each get a
     class drawn uniformly from the 9 other classes. val and test keep their true labels,
     so a net that memorises the wrong ones pays for it on validation.
+
+    Args:
+        data_dir: the folder that holds (or receives) FashionMNIST/raw/.
+        val_size: training images held out for validation.
+        train_size: training images used (None: all left after val_size).
+        resize: pixels a side after averaging (28: the original size).
+        label_noise: the fraction of training labels made wrong (0 to 1).
     """
 
     classes = FashionMNIST.classes

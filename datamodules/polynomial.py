@@ -37,6 +37,14 @@ class PolynomialData(SyntheticData):
 
     With `fold` set, training is on the other num_folds − 1 folds of the training
     examples and validation on fold `fold`; the test split stays as it is.
+
+    Args:
+        degree: the features' highest power: the model's inputs are degree + 1.
+        w: the truth's coefficients of x⁰/0!, x¹/1!, ... (the book's cubic).
+        noise: σ, the standard deviation of the noise ε on y.
+        eval_in_train_range: draw validation and test x within the training x's range.
+        num_folds: K, the folds of the training examples when `fold` is set.
+        fold: the fold validated on (the others trained on); None: no folds.
     """
 
     VARY_WITHIN_GROUP = ("seed", "fold")  # folds of one size: cross-validation's members

@@ -25,6 +25,12 @@ class SyntheticData(InMemoryDataModule):
     num_test leaves the training examples as they are."""
 
     def __init__(self, num_train: int, num_val: int, num_test: int, batch_size: int, seed: int):
+        """
+        Args:
+            num_train: examples in the training split.
+            num_val: examples in the validation split.
+            num_test: examples in the test split (0: no test split).
+        """
         super().__init__(batch_size=batch_size, seed=seed)
         check_arg("num_train", num_train, 1)
         check_arg("num_val", num_val, 1)

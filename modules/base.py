@@ -83,6 +83,22 @@ class FitModule(L.LightningModule):
         schedule: Schedule = "constant",
         decay: Decay = "optimizer",
     ):
+        """The settings every model shares (`run.py NAME --help` shows these meanings).
+
+        Args:
+            lr: the learning rate, the step size of each update.
+            optimizer: sgd (the book's), adam or adamw.
+            momentum: SGD's momentum, 0 for none (sgd only).
+            weight_decay: λ, the weight decay on the weights (not the biases), d2l 3.7.
+            style: scratch (the book's hand-written model, loss and SGD) or concise (torch's).
+            schedule: the learning rate over training: constant, or cosine down to 0.
+            decay: how λ acts: by the optimizer, or as the penalty λ/2·‖w‖² in the loss.
+            num_inputs: inputs per example (pixels, features), as the data gives them.
+            num_outputs: outputs per example (a classifier's: its classes).
+            sigma: the standard deviation of the initial weights, w ~ N(0, sigma²).
+            bias: whether the model has a bias (intercept) b.
+            loss: the training loss: l2 (½ squared error), l1 or huber.
+        """
         super().__init__()
         check(lr > 0, f"lr must be > 0, got {lr}")
         check(0 <= momentum < 1, f"momentum must be in [0, 1), got {momentum}")

@@ -66,7 +66,14 @@ def concise_mlp(sizes: list[int], sigma: float | None, activation: ActivationNam
 
 
 class MLP(Classifier):
-    """`scratch`: own parameters, relu and SGD. `concise`: nn.Sequential and torch.optim."""
+    """`scratch`: own parameters, relu and SGD. `concise`: nn.Sequential and torch.optim.
+
+    Args:
+        num_hiddens: the widths of the hidden layers, e.g. [256] or [256, 128].
+        activation: the nonlinearity after each hidden layer: relu, sigmoid or tanh.
+        dropout: the probability of zeroing each hidden unit while training (d2l 5.6).
+        sigma: weights ~ N(0, sigma²) and zero biases; None keeps the style's book init.
+    """
 
     # Each member's own activation and dropout rates, on its own rows (members/layers.py).
     VARY_WITHIN_GROUP = (*Classifier.VARY_WITHIN_GROUP, "activation", "dropout")

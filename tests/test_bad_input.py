@@ -6,10 +6,13 @@ subprocess per case would cost seconds); test_experiments.py runs the same path 
 subprocess. A traceback would fail the test, since `main` would raise instead of returning.
 """
 
+import os
+
 import pytest
 
 from experiments.engine import cli
 
+CORES = len(os.sched_getaffinity(0))
 DDP = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
 
 
@@ -27,6 +30,9 @@ def refused(capsys, logdir, *args: str) -> str:
     "args, named",
     [
         (["linear_regression", "--model.lr", "-1"], "lr must be > 0, got -1"),
+        (["linear_regression", "--seed", "-1"], "--seed -1: a seed is from 0 to 4294967295"),
+        (["softmax_regression", "--data.data_dir", "/proc/nope"],
+         "--data.data_dir /proc/nope: cannot write in /proc"),
         (["linear_regression", "--model.num_inputs", "-1"], "num_inputs must be >= 1"),
         (["linear_regression", "--data.num_train", "-3"], "num_train must be >= 1"),
         (["linear_regression", "--data.batch_size", "-10"], "batch_size must be >= 1"),
@@ -42,7 +48,11 @@ def refused(capsys, logdir, *args: str) -> str:
         (["mlp", "--model.activation", "swish"], "expected one of relu, sigmoid, tanh"),
         (["mlp", "--model.num_hiddens", "[256, 0]"], "num_hiddens must be"),
         (["kfold", "--study.num_folds", "1"], "num_folds must be in [2,"),
-        (["linear_regression", "--trainer.max_epochs", "-2"], "`max_epochs` must be a non-neg"),
+        (["linear_regression", "--trainer.max_epochs", "-2"],
+         "--trainer.max_epochs must be a non-neg"),  # Lightning's `max_epochs`, as typed
+        (["softmax_regression", "--data.batch_size", "0"],
+         "softmax_regression/scratch: --data.batch_size must be >= 1, got 0"),
+        (["softmax_regression", "--trainer.devices", "abc"], "--trainer.devices selected with"),
         (["linear_regression", "--trainer.max_epochs", "many"], "--trainer.max_epochs"),
         (["softmax_regression", "--model.lr", "abc"], "--model.lr"),
         (["softmax_regression", "--model.lr", "0"], "lr must be > 0"),
@@ -136,11 +146,17 @@ def test_lightning_callbacks_and_fitlabs_own_classes_are_still_allowed(tmp_path)
 @pytest.mark.parametrize(
     "args, named",
     [
-        (["polynomial", "--data.degree", "5"],
-         "polynomial/book_underfit: --model.num_inputs is 2 but the data (PolynomialData, "
-         "--data.degree) gives 6 inputs per example; set --model.num_inputs 6"),
+        (["mlp", "--data", "datamodules.XORPoints", "--data.batch_size", "20"],
+         "mlp/scratch: --model.num_inputs is 784 but the data (XORPoints, --data.batch_size) "
+         "gives 2 inputs per example; set --model.num_inputs 2"),
         (["mlp", "--model.num_outputs", "5"],
          "--model.num_outputs is 5 but the data (FashionMNISTDataModule) gives 10 classes"),
+        (["mlp", "--trainer.max_epochs", "0"],
+         "mlp/scratch: --trainer.max_epochs 0 trains nothing and saves no last.ckpt"),
+        (["mlp", "--trainer.accelerator", "cpu", "--trainer.devices", str(CORES + 1)],
+         f"--trainer.devices {CORES + 1} on CPU: DDP would start {CORES + 1} processes on "
+         f"{CORES} cores, each taking its own batch (a step's batch becomes devices × "
+         f"--data.batch_size); use --trainer.devices {CORES} or fewer"),
         (["mlp", "--trainer.enable_checkpointing", "false"],
          "--trainer.enable_checkpointing false: every fitlab run saves checkpoints/last.ckpt"),
         (["mlp", "--model.optimizer", "adam", "--model.momentum", "0.9"],
@@ -160,6 +176,32 @@ def test_settings_that_cannot_work_together_are_refused_before_anything_runs(
 
 
 def test_the_same_settings_pass_when_they_agree(tmp_path):
-    plan = cli.plans_for(["polynomial"], ["--logdir", str(tmp_path), "--study.member", "normal",
-                                          "--data.degree", "5", "--model.num_inputs", "6"])[0][1]
-    assert plan.members[0].config.model.init_args.num_inputs == 6
+    plan = cli.plans_for(["mlp"], ["--logdir", str(tmp_path), "--study.member", "relu",
+                                   "--data", "datamodules.XORPoints", "--model.num_inputs", "2",
+                                   "--model.num_outputs", "2"])[0][1]
+    assert plan.members[0].config.model.init_args.num_inputs == 2
+
+
+@pytest.mark.parametrize("args, named", [
+    (["mlp", "--model.activation", "tanh"],
+     "mlp: --model.activation tanh changes what members are (model.activation of relu: relu, "
+     "sigmoid: sigmoid): they would be other runs under their names; run --study.member "
+     "tanh for that member"),
+    (["mlp", "--study.member", "relu", "--model.activation", "tanh"],
+     "--model.activation tanh changes what members are (model.activation of relu: relu)"),
+    (["polynomial", "--data.degree", "5"], "run --study.member degree=5 for that member"),
+    (["kfold", "--data.fold", "1"], "--data.fold 1 changes what members are"),
+    (["mlp", "--model.style", "scratch"],  # relu then is scratch, under another name
+     "mlp: members scratch and relu would be the same run"),
+    # A class swap: refused whether or not the user also sets the dropped key.
+    (["mlp", "--model.class_path", "modules.SoftmaxRegression"],
+     "--model.class_path modules.SoftmaxRegression does not take model.activation, which "
+     "members set (relu: relu, sigmoid: sigmoid, tanh: tanh)"),
+    (["mlp", "--model.class_path", "modules.SoftmaxRegression", "--model.activation", "tanh"],
+     "unknown option --model.activation: not a setting of SoftmaxRegression"),
+    (["polynomial", "--model.class_path", "modules.LeastSquares"],
+     "--model.class_path modules.LeastSquares changes what members are (model.class_path of "
+     "book_underfit: modules.LinearRegression"),
+])
+def test_an_option_that_changes_what_members_are_is_refused(capsys, logdir, args, named):
+    assert named in refused(capsys, logdir, *args)

@@ -3,9 +3,12 @@
 atomic files, flattened settings and torch threads."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
+from conftest import RUN
 
 from experiments.engine import cli, config, errors, files, plan, registry, threads
 from experiments.engine.describe import describe, type_name
@@ -39,8 +42,41 @@ def test_an_experiments_help_lists_its_settings_types_values_and_members(capsys)
     out = capsys.readouterr().out
     assert "--model.lr                   float" in out and "0.3" in out
     assert "--model.activation           relu|sigmoid|tanh        relu" in out
-    assert "members: scratch ×3, relu ×3, sigmoid ×3, tanh ×3, tuned ×3" in out
+    assert "members (5, each with 3 seeds; --study.member NAME or an index runs one):\n" \
+           "  scratch, relu, sigmoid, tanh, tuned\n" in out
     assert "--trainer.max_epochs" in out and "runs-fast with --fast" in out
+
+
+def test_help_says_what_each_setting_means_from_the_code_s_docstrings(capsys):
+    assert cli.main(["mlp", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def meaning(option: str) -> str:
+        return lines[next(i for i, line in enumerate(lines) if line.split()[:1] == [option]) + 1]
+    # MLP's own docstring, FitModule's (the shared lr), the datamodule's, the study's.
+    assert meaning("--model.dropout").strip() == ("the probability of zeroing each hidden "
+                                                  "unit while training (d2l 5.6).")
+    assert meaning("--model.lr").strip() == "the learning rate, the step size of each update."
+    assert meaning("--data.val_size").strip() == "training images held out for validation."
+    assert meaning("--study.final").strip().startswith("the members scored on the test split")
+
+
+def test_help_summarises_a_grid_of_members_by_its_axes(capsys):
+    assert cli.main(["kfold", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "members (100; --study.member NAME or an index runs one):" in out
+    assert "  degree=…,fold=…: degree 0, 1, 2, … 19 (20 values); fold 0, 1, 2, 3, 4\n" in out
+    assert "degree=3,fold=2" not in out  # not the 100 names
+
+
+@pytest.mark.slow  # a process of its own, whose stdout a reader closes
+def test_a_closed_pipe_ends_the_listing_quietly():
+    head = subprocess.Popen(["head", "-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    listing = subprocess.run([sys.executable, str(RUN), "--list"], stdout=head.stdin,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    head.stdin.close()
+    assert head.stdout.read().decode().startswith("foundations")
+    assert listing.returncode == 0 and listing.stderr == ""
 
 
 def test_describe_reads_the_plan_it_is_given(tmp_path):
@@ -48,7 +84,8 @@ def test_describe_reads_the_plan_it_is_given(tmp_path):
     text = describe(planned)
     assert text.startswith("usage: python experiments/run.py loss_functions")
     assert "data: datamodules.LinearRegressionData" in text and "--data.outliers" in text
-    assert "members: l2 ×5, l1 ×5, huber ×5" in text
+    assert "members (3, each with 5 seeds; --study.member NAME or an index runs one):\n" \
+           "  l2, l1, huber\n" in text
 
 
 @pytest.mark.parametrize("annotation, name", [

@@ -39,11 +39,11 @@ def test_fast_beats_the_members_overrides():
     assert momentum(members["tuned"]) == 0.9  # --fast limits the run, not the model
 
 
-def test_the_users_options_beat_fast_and_the_members(tmp_path: Path):
+def test_the_users_options_beat_fast_and_the_members_trainer_settings(tmp_path: Path):
     members = planned("softmax_regression", "--fast", "--trainer.max_epochs", "3",
-                      "--model.weight_decay", "0.01")
+                      "--model.lr", "0.01")
     assert {epochs(s) for s in members.values()} == {3}  # beats --fast's 2 and tuned's 15
-    assert {s["model"]["init_args"]["weight_decay"] for s in members.values()} == {0.01}
+    assert {s["model"]["init_args"]["lr"] for s in members.values()} == {0.01}
     file = tmp_path / "mine.yaml"
     file.write_text("trainer:\n  max_epochs: 5\nmodel:\n  init_args:\n    lr: 0.3\n")
     members = planned("softmax_regression", "--fast", "--config", str(file))
@@ -69,14 +69,14 @@ def test_fast_runs_go_to_their_own_logdir_unless_one_is_given(tmp_path: Path):
 def test_every_experiment_plans_every_member_with_its_defaults(name):
     study, plan = config.plan(registry.load(name), [])
     assert list(dict.fromkeys(m.base_name for m in plan.members)) == list(study.all_members())
-    assert len(plan.members) == len(study.all_members()) * study.seeds  # each with its seeds
+    assert len(plan.members) == sum(map(study.seeds_of, study.all_members()))  # their seeds
     assert all(m.folder == plan.folder / m.name for m in plan.members)
 
 
 @pytest.mark.slow  # every member parsed too: ~8 s for kfold's 100
 @pytest.mark.parametrize("name, options, derivable", [
     ("kfold", [], 99),  # all but the first differ in degree and fold alone
-    ("kfold", ["--data.fold", "1"], 0),  # the user's fold beats the members': parse each
+    ("kfold", ["--data", "datamodules.PolynomialData"], 0),  # the user's data: parse each
     ("weight_decay", [], 17),  # λ grids: 0, 1, 3, 10 are ints given for a float setting
 ])
 def test_members_derived_from_an_earlier_ones_settings_equal_their_own_parse(
@@ -92,3 +92,28 @@ def test_members_derived_from_an_earlier_ones_settings_equal_their_own_parse(
     assert sum(d is not None for d in derivations) == derivable
     monkeypatch.setattr(config, "derived", lambda *a: None)  # every member parsed
     assert repr(planned(name, *options)) == repr(members)  # 3 == 3.0, but not as text
+
+
+def test_a_trainer_setting_replaces_a_members_own_and_the_plan_says_so():
+    _, plan = config.plan(registry.load("softmax_regression"), ["--trainer.max_epochs", "3"])
+    assert {m.config.trainer.max_epochs for m in plan.members} == {3}
+    assert plan.notes == ["note: --trainer.max_epochs 3 replaces the members' own "
+                          "trainer.max_epochs (tuned: 15)"]
+    assert config.plan(registry.load("softmax_regression"), ["--fast"])[1].notes == []
+
+
+def test_a_class_swap_that_takes_every_members_settings_carries_them():
+    # polynomial's book members set LinearRegression themselves; the others get it too,
+    # each with its own degree and inputs.
+    _, plan = config.plan(registry.load("polynomial"), [
+        "--model.class_path", "modules.LinearRegression", "--study.seeds", "1"])
+    normal = next(m for m in plan.members if m.name == "normal")
+    assert normal.config.model.class_path == "modules.LinearRegression"
+    assert (normal.config.data.init_args.degree, normal.config.model.init_args.num_inputs) == (3, 4)
+
+
+def test_several_processes_say_what_they_do_to_the_batch():
+    _, plan = config.plan(registry.load("softmax_regression"), [
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"])
+    assert plan.notes == ["note: 2 processes (DDP) each take --data.batch_size 256 a step: "
+                          "512 examples in all (give 128 to keep 256)"]

@@ -2,7 +2,10 @@
 figures, and what goes to TensorBoard beside Lightning's scalars (board)."""
 
 import json
+import os
 
+import pytest
+from conftest import run_main
 from matplotlib.figure import Figure as MplFigure
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from torch.utils.tensorboard import SummaryWriter
@@ -59,11 +62,39 @@ def test_the_summary_holds_the_rows_the_notes_and_links_its_figures(tmp_path, ca
     assert summary == report.rows(plan, results)
     md = (plan.folder / "summary.md").read_text()
     assert "| scratch | completed | scratch | 0.5 |" in md
-    assert "- **concise** diverged: loss became nan in epoch 2" in md
+    assert "- **concise** diverged: loss became nan in epoch 2\n\nHow to read it." in md
     assert "How to read it." in md and "![curve](curve.png)" in md and "*A falling line*" in md
     assert (plan.folder / "curve.png").stat().st_size > 1000
     console = capsys.readouterr().out
     assert "concise" in console and "diverged" in console and "0.25" in console
+    assert "  concise diverged: loss became nan in epoch 2" in console  # the hint, there too
+
+
+def test_console_tables_compare_train_with_val_and_leave_the_running_mean_out(tmp_path):
+    plan = linear_regression(tmp_path)
+    metrics = {"train_running/loss": 9.0, "train/loss": 0.5, "val/loss": 0.75}
+    lines = report.console_tables(plan, report.rows(plan, [result("scratch", 0.75, **metrics)]))
+    assert lines[0].split() == ["member", "train/loss", "val/loss"]
+    assert lines[1].split() == ["scratch", "0.5", "0.75"]
+
+
+def test_a_single_members_run_prints_its_final_metrics_and_a_tensorboard_that_runs(logdir):
+    done = run_main("softmax_regression", "--study.member", "concise", "--study.seeds", "1",
+                    "--trainer.max_epochs",
+                    "2", "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches",
+                    "2", "--trainer.limit_test_batches", "2", logdir=logdir)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["member"])
+    columns = lines[header].split()
+    assert {"train/acc", "train/loss", "val/acc", "val/loss", "test/acc"} <= set(columns)
+    assert not any(c.startswith("train_running") for c in columns)
+    row = dict(zip(columns, lines[header + 1].split(), strict=True))
+    metrics = json.loads((logdir / "softmax_regression/concise/metrics.json").read_text())
+    assert float(row["val/acc"]) == pytest.approx(metrics["metrics"]["val/acc"], abs=1e-4)
+    program, *rest = lines[-1].removeprefix("TensorBoard: ").split()
+    assert rest == ["--logdir", str(logdir / "softmax_regression")]
+    assert os.access(program, os.X_OK)  # the venv's own, found without activating it
 
 
 def summaries(folder) -> dict[str, list]:

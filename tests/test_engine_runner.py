@@ -71,7 +71,7 @@ def test_the_cosine_schedule_anneals_the_lr_to_zero_over_max_epochs(tmp_path):
 
 
 def test_a_run_stopped_mid_way_resumes_to_the_numbers_of_an_uninterrupted_one(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, capsys):
     # XOR's epochs take milliseconds, so LastCheckpoint may skip saving some of them,
     # depending on how busy the machine is (test_engine_trainer tests that rule); here
     # every epoch is saved, so the rerun starts from a known one.
@@ -86,7 +86,9 @@ def test_a_run_stopped_mid_way_resumes_to_the_numbers_of_an_uninterrupted_one(
     assert state["epoch"] == 2  # three epochs done: what the rerun starts from
     assert all("momentum_buffer" in s for s in state["optimizer_states"][0]["state"].values())
     lrs = LearningRates()
+    capsys.readouterr()
     resumed = runner.run_member(plan, member, extra_callbacks=(lrs,))  # the same command again
+    assert "resumed from epoch 3 (last.ckpt), training on from epoch 4" in capsys.readouterr().out
 
     assert resumed["status"] == "completed" and resumed["epochs"] == EPOCHS
     assert len(lrs.lrs) == EPOCHS - 3  # it trained the missing epochs only

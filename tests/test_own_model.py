@@ -126,7 +126,9 @@ def test_only_ones_own_packages_can_be_opted_in(capsys, tmp_path, name):
     (["--data.class_path", "datamodules.WrappedData", "--data.dataset", "mypkg.plain.NotAModule"],
      "--data.dataset.class_path mypkg.plain.NotAModule: not a torch Dataset or a "
      "LightningDataModule"),
-    (["--data.class_path", "mypkg.plain.PlainData"],
+    # With members of one's own: capacity's members set data settings PlainData lacks.
+    (["--data.class_path", "mypkg.plain.PlainData", "--study.members", '{"one": {}}',
+      "--study.grid", "{}"],
      "--data.class_path mypkg.plain.PlainData: a LightningDataModule, but not one fitlab holds "
      "in memory"),
 ])

@@ -2,18 +2,20 @@
 
 Exit codes: 0 every run finished (a diverged run is a result), 2 bad usage or settings
 (one short message, nothing written), 1 a run failed (after the others still ran),
-130 interrupted (rerun the same command to resume).
+130 interrupted (rerun the same command to resume), 141 the reader of stdout left mid-run
+(`| head`; a listing or --help that a reader cut short still ends 0, quietly).
 """
 
 import contextlib
 import gc
 import logging
+import os
 import sys
 import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import config, drawing, index, registry, runner
+from experiments.engine import config, drawing, index, registry, report, runner
 from experiments.engine.describe import describe
 from experiments.engine.errors import ConfigError, suggest
 from experiments.engine.plan import Plan
@@ -29,7 +31,8 @@ Runs the named experiments (all of them, in course order, when none is named).
   --logdir DIR            where run folders go (default: runs; runs-fast with --fast)
   --seed N                default 0: same seed, same numbers on CPU
   --fast                  smoke mode: tiny epochs and batches, kept apart in runs-fast
-  --overwrite             replace earlier runs whose settings differ
+  --overwrite             replace earlier runs whose settings or code differ
+  --rerun                 train again even runs finished with these settings and code
   --config FILE           YAML merged over the experiment's defaults
   --import PKG ...        your own packages, whose classes settings may then name
   --model.KEY V  --data.KEY V  --trainer.KEY V  --study.KEY V   single settings
@@ -90,8 +93,24 @@ def set_aside_what_lives_on() -> None:
     gc.freeze()
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+
+
 def main(argv: list[str] | None = None) -> int:
-    names, options = split(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(argv)
+    except BrokenPipeError:  # `run.py --list | head -1`: the reader has all it wanted
+        # Python would still flush into the closed pipe at exit, and complain: point
+        # stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # A listing said all that was read; runs that stopped early did not finish.
+        return 0 if {"--list", "-h", "--help"} & set(argv) else SIGPIPE_EXIT
+
+
+def run(argv: list[str]) -> int:
+    """main's work: parse, check, run, report."""
+    names, options = split(list(argv))
     if "--list" in options:
         list_experiments()
         return 0
@@ -110,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if rank_zero_only.rank == 0:
+        for _, plan in plans:
+            for note in plan.notes:
+                print(f"{plan.experiment.name}: {note}", file=sys.stderr)
     failed = []  # "experiment/member: why", one line each at the end
     # Several experiments: each one's figures are drawn while the next trains (drawing.py).
     figures = drawing.in_background() if len(plans) > 1 else contextlib.nullcontext([])
@@ -135,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nEvery experiment in {logdir}: {path}")
         # One experiment named: its own folder, so TensorBoard opens on its runs alone.
         shown = plans[0][1].folder if len(plans) == 1 else logdir
-        print(f"TensorBoard: tensorboard --logdir {shown}")
+        print(f"TensorBoard: {report.tensorboard_command(shown)}")
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed else 0

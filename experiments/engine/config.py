@@ -7,6 +7,7 @@ ConfigError (exit 2) and nothing is written.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,11 +21,19 @@ from jsonargparse import (
     set_loader,
     set_parsing_settings,
 )
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from datamodules import InMemoryDataModule
-from experiments.engine.errors import ConfigError, constructor_message, short_message
+from experiments.engine.errors import (
+    ConfigError,
+    constructor_message,
+    option_named,
+    short_message,
+)
+from experiments.engine.files import cannot_write
+from experiments.engine.identity import config_key, is_number, members_kept
 from experiments.engine.plan import Member, Plan
 from experiments.engine.registry import Experiment
 from experiments.engine.study import Study
@@ -163,9 +172,11 @@ def build_parser(experiment: Experiment, imports: list[str] = ()) -> LightningAr
     parser.add_argument("--import", type=str, nargs="+", default=[], metavar="PKG",
                         help="your own packages whose classes settings may name")
     parser.add_argument("--fast", action="store_true", help="smoke mode: tiny epochs and batches")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace earlier runs whose settings differ"
-    )
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace earlier runs whose settings or code differ")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train every member again, even one finished with these "
+                             "settings and code")
     parser.add_lightning_class_args(FitModule, "model", subclass_mode=True, required=False)
     parser.add_lightning_class_args(
         L.LightningDataModule, "data", subclass_mode=True, required=False
@@ -208,6 +219,8 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     printing = [o for o in options if o.startswith("--print_config")]
     options = [o for o in options if o not in printing]
     base = parse(parser, [*defaults, *options])
+    if not 0 <= base.seed < 2**32:  # what numpy and Lightning's seed_everything take
+        raise ConfigError(f"--seed {base.seed}: a seed is from 0 to {2**32 - 1}")
     fast = as_options(FAST) if base.fast else []
     if base.fast and base.study.init_args.seeds > FAST_SEEDS:  # your --study.seeds still wins
         defaults.append(f"--study.seeds={FAST_SEEDS}")
@@ -233,6 +246,7 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     yaml_members = yaml_members.all_members()
     user_keys = set_keys([*fast, *options])
     parsed: dict[tuple, tuple[dict, Namespace]] = {}  # numbers_apart(overrides) -> latest
+    named = []
     for name, overrides in selected.items():
         shape = numbers_apart(overrides)
         config = derived(*parsed[shape], overrides, user_keys) if shape in parsed else None
@@ -240,9 +254,12 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             start = yaml_layer if yaml_members.get(name) == overrides else user_layer
             config = parse(parser, [*as_options(overrides), *fast, *options], start=start)
         parsed[shape] = overrides, config
-        member = Member(name, config, folder / name, overrides, study.is_final(name),
-                        study.setup_of(name))
-        result.members += result.seeded(member, study.seeds_of(name), study.seed_data)
+        named.append(Member(name, config, folder / name, overrides, study.is_final(name),
+                            study.setup_of(name)))
+    result.notes += members_kept(experiment.name, named, yaml_layer,
+                                 set(FAST) if base.fast else set())
+    for member in named:
+        result.members += result.seeded(member, study.seeds_of(member.name), study.seed_data)
     trainers = {}  # the Trainer settings checked so far -> the Trainer they build
     for member in merged_members(result):
         # Construct once now so a bad value fails before anything runs or is written (one
@@ -254,10 +271,11 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             if settings not in trainers:
                 trainers[settings] = build_trainer(result, [member], member.checkpoint,
                                                    trainer_args, study.callbacks())
-            check_together(study, model, data, trainers[settings], options)
+            notes = check_together(study, model, data, trainers[settings], options)
+            result.notes += [note for note in notes if note not in result.notes]
             result.world_size = max(result.world_size, trainers[settings].world_size)
-        except (ValueError, MisconfigurationException) as error:
-            message = constructor_message(str(error))
+        except (ValueError, TypeError, MisconfigurationException) as error:
+            message = option_named(constructor_message(str(error)), member.config, options)
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
 
@@ -270,10 +288,6 @@ def with_classes(layer: Namespace, chosen: Namespace) -> Namespace:
                 layer.get(group) is None or layer[group].class_path != chosen[group].class_path):
             layer[group] = chosen[group].clone()
     return layer
-
-
-def is_number(value) -> bool:
-    return type(value) in (int, float)  # not bool
 
 
 def numbers_apart(overrides: dict) -> tuple:
@@ -306,10 +320,7 @@ def derived(overrides: dict, config: Namespace, wanted: dict,
             continue
         if any(key == u or key.startswith(f"{u}.") or u.startswith(f"{key}.") for u in user_keys):
             return None
-        group, _, rest = key.partition(".")
-        where = key
-        if isinstance(config.get(group), Namespace) and "class_path" in config[group]:
-            where = f"{group}.init_args.{rest}"
+        where = config_key(config, key)
         # How the parse took the earlier member's number says how it takes this one:
         # as given, or an int as a float (an int given for a float setting).
         given, parsed_as = type(overrides[key]), type(config.get(where))
@@ -328,9 +339,9 @@ def merged_members(plan: Plan) -> list[Member]:
 
 
 def check_together(study: Study, model: FitModule | None, data: L.LightningDataModule | None,
-                   trainer: L.Trainer, options: list[str]) -> None:
+                   trainer: L.Trainer, options: list[str]) -> list[str]:
     """Settings valid one by one that cannot work together: refused now (ValueError), not
-    as a traceback in every member's fit."""
+    as a traceback in every member's fit. What the console should say before running."""
     if data is not None and not isinstance(data, InMemoryDataModule):
         path = f"{type(data).__module__}.{type(data).__qualname__}"
         raise ValueError(
@@ -349,7 +360,29 @@ def check_together(study: Study, model: FitModule | None, data: L.LightningDataM
                 f"--model.{model_key} is {wanted} but the data ({type(data).__name__}"
                 f"{', ' + given if given else ''}) gives {got} {what}; set --model.{model_key}"
                 f" {got}, or data settings that give {wanted}")
+    # A dataset kept in files (Fashion-MNIST) installs or downloads them there.
+    data_dir = getattr(data, "data_dir", None)
+    if data_dir is not None and not Path(data_dir).is_dir() and (
+            problem := cannot_write(Path(data_dir))):
+        raise ValueError(f"--data.data_dir {data_dir}: {problem}; give a folder you can "
+                         "write, or leave it out (default data/)")
+    if trainer.max_epochs == 0:
+        raise ValueError("--trainer.max_epochs 0 trains nothing and saves no last.ckpt, yet "
+                         "would score the untrained model as a result; give 1 or more")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
+        raise ValueError(
+            f"--trainer.devices {trainer.num_devices} on CPU: DDP would start "
+            f"{trainer.num_devices} processes on {cores} cores, each taking its own batch "
+            f"(a step's batch becomes devices × --data.batch_size); use --trainer.devices "
+            f"{cores} or fewer")
     if trainer.world_size > 1 and study.one_process:
         raise ValueError(
             f"--trainer.devices/--trainer.num_nodes give {trainer.world_size} processes, but "
             f"{study.one_process}; run it on one device (--trainer.devices 1)")
+    batch = getattr(data, "batch_size", None)
+    if trainer.world_size > 1 and batch:  # each process takes a batch of its own shard
+        return [f"note: {trainer.world_size} processes (DDP) each take --data.batch_size "
+                f"{batch} a step: {trainer.world_size * batch} examples in all (give "
+                f"{batch // trainer.world_size} to keep {batch})"]
+    return []

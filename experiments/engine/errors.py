@@ -97,3 +97,24 @@ def short_message(text: str, parser) -> str:
     if "import" in text and (path := re.search(r"class_path '([\w.]+)'", text)):
         return f"{option}: cannot import {path[1]}"
     return text.strip().splitlines()[0]
+
+
+def option_named(message: str, config, options: list[str]) -> str:
+    """A constructor's or Lightning's message naming its setting as the command line does:
+    `batch_size must be >= 1` (a datamodule's) -> `--data.batch_size must be >= 1`,
+    Lightning's `max_epochs` -> `--trainer.max_epochs`; a Trainer message that names none
+    (`No supported gpu backend found!`) gets the --trainer options given in front."""
+    for group in ("model", "data"):
+        setting = config.get(group)
+        arguments = setting.get("init_args") if setting is not None else None
+        for argument in vars(arguments) if arguments is not None else ():
+            if re.match(rf"{argument}\b", message):
+                return f"--{group}.{message}"
+    named = re.sub(r"`(\w+)`", lambda m: f"--trainer.{m[1]}" if m[1] in config.trainer
+                   else m[0], message)
+    if "--" in named:
+        return named
+    given = [f"{o} {value}" if "=" not in o and not value.startswith("--") else o
+             for o, value in zip(options, [*options[1:], "--"], strict=True)
+             if o.startswith("--trainer.")]
+    return f"{', '.join(given)}: {message}" if given else message

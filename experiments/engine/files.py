@@ -2,6 +2,7 @@
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 HOST = socket.gethostname()
@@ -17,3 +18,17 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     except BaseException:  # e.g. the disk filled up: leave no half-written temporary behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def cannot_write(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (or in the folder it would be made in), or
+    None: really writing, as permission bits do not bind root and read-only mounts or
+    /proc bind everyone."""
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        return f"cannot write in {existing} ({error.strerror})"
+    return None

@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 import members as members_package  # the subsystem (a study's `members` are its runs)
 from experiments.engine import runner
+from experiments.engine.learning import judged
 from experiments.engine.plan import Member, Plan, class_of
 from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
 
@@ -99,6 +100,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
         why = f"{error.strerror or error}: {error.filename or plan.folder}"
         return [runner.member_result(plan, m, "failed", why, 0, started, {}) for m in members]
     resume = checkpoint if checkpoint.exists() and not any(replaced) else None
+    runner.say_resumed(resume)
     status, message, _ = runner.train(trainer, stacked, data, resume,
                                       test=data.has_test and members[0].final)
     data.splits = {}  # trained and tested: the stacked copy can go before members reload
@@ -119,6 +121,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
             plan, member, "diverged" if diverged else status,
             str(diverged) if diverged else message, epochs,
             started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
+        judged(plan, plain, result)  # its first train/loss is not kept: chance alone
         save_member_checkpoint(plain, member, epochs, trainer.global_step)
         runner.close_folder(plan, member, result, logger)
         results.append(result)

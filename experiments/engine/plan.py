@@ -22,7 +22,7 @@ from jsonargparse import ArgumentParser, Namespace
 from experiments.engine.registry import Experiment
 
 # Keys that say how to run, not what a member is; left out of its config.yaml.
-RUN_KEYS = ("config", "logdir", "overwrite", "study", "__path__")
+RUN_KEYS = ("config", "logdir", "overwrite", "rerun", "study", "__path__")
 
 
 SEED_SEPARATOR = ",seed="
@@ -77,6 +77,9 @@ class Plan:
     base: Namespace  # the experiment's settings before any member's overrides
     members: list[Member]
     world_size: int = 1  # processes training each member (DDP's ranks)
+    # What the console says before running: e.g. a trainer setting that replaced a
+    # member's own (config.members_kept).
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def seeded(self, member: Member, seeds: int, seed_data: bool) -> list[Member]:
         """The member's runs, one per seed (the member itself when seeds is 1).
@@ -85,8 +88,9 @@ class Plan:
         for index in range(seeds):
             config = member.config.clone()
             config.seed = seed_of(member.config.seed, index)
-            if seed_data and "seed" in config.data.init_args:
-                config.data.init_args.seed = config.seed
+            data = config.data.get("init_args") if config.get("data") else None
+            if seed_data and data is not None and "seed" in data:  # a class may take none
+                data.seed = config.seed
             name = member.name if seeds == 1 else f"{member.name}{SEED_SEPARATOR}{index}"
             runs.append(dataclasses.replace(member, name=name, config=config,
                                             folder=self.folder / name))
@@ -126,7 +130,8 @@ def construct(setting: Namespace | None):
     arguments; None stays None (an experiment without a model or data)."""
     if setting is None:
         return None
-    return class_of(setting)(**setting.init_args.as_dict())
+    args = setting.get("init_args")  # a class without arguments has none
+    return class_of(setting)(**(args.as_dict() if args else {}))
 
 
 def flat(settings: dict, prefix: str = "") -> dict:

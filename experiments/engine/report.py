@@ -6,10 +6,13 @@ writes any of it.
 """
 
 import json
+import os
+import sys
 import textwrap
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure as MplFigure
@@ -80,6 +83,9 @@ SHORT_NAMES = {
 }
 MAX_COLUMNS = 12  # a table wider than this does not read on one screen
 STAGE_ORDER = ("train/", "val/", "test/")
+# The running mean over an epoch's minibatches (weights still moving; for a closed form,
+# the solve's own fit): summary.json keeps it, the tables compare train/* with val/*.
+RUNNING = "train_running/"
 
 
 def short_name(key: str) -> str:
@@ -159,8 +165,8 @@ def columns_of(rows: list[dict], settings: set[str]) -> list[str]:
     keys = list(dict.fromkeys(k for row in rows for k in row))
     derived = tuple(f"_{suffix}" for suffix in ("se", "lo", "hi"))
     metrics = [k for k in keys if k not in settings and k not in ("member", "status", "epochs",
-               "seeds") and not k.endswith(derived) and any(row.get(k) is not None
-                                                            for row in rows)]
+               "seeds") and not k.endswith(derived) and not k.startswith(RUNNING)
+               and any(row.get(k) is not None for row in rows)]
     own = [k for k in metrics if all(isinstance(row.get(k, ""), str) for row in rows)]
     train, val, test = ([k for k in metrics if k.startswith(stage) and k not in own]
                         for stage in STAGE_ORDER)
@@ -198,10 +204,9 @@ def markdown_tables(plan: Plan, summary: list[dict]) -> list[str]:
 
 
 def console_tables(plan: Plan, summary: list[dict]) -> list[str]:
-    """The tables as aligned text, without train metrics: the console's compact version."""
+    """The tables as aligned text: the console's compact version."""
     lines = []
     for title, rows, columns in tables(plan, summary):
-        columns = [c for c in columns if not c.startswith("train/")]
         scientific = {c: needs_scientific(row.get(c) for row in rows) for c in columns}
         cells = [[short_name(c) for c in columns]]
         cells += [[shown_value(row, c, scientific[c]) for c in columns] for row in rows]
@@ -210,6 +215,29 @@ def console_tables(plan: Plan, summary: list[dict]) -> list[str]:
         lines += ["  " + "  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True))
                   for line in cells]
     return lines
+
+
+def console_messages(results: list[dict]) -> list[str]:
+    """Why each run that did not complete did not, with its hint: one line each."""
+    return [f"  {r['member']} {r['status']}: {r['message']}" for r in results
+            if r.get("message")]
+
+
+@rank_zero_only
+def show_results(plan: Plan, results: list[dict]) -> None:
+    """The runs' final metrics as a table on the console, and what went wrong with any."""
+    print("\n".join([*console_tables(plan, rows(plan, results)), *console_messages(results)]))
+
+
+def tensorboard_command(logdir: Path) -> str:
+    """A command that opens TensorBoard on `logdir` as printed: the tensorboard installed
+    beside this Python (the venv's own, which a shell without the venv activated does not
+    find as `tensorboard`), relative to the current folder where it lies inside it."""
+    program = Path(sys.executable).with_name("tensorboard")
+    if not program.exists():
+        return f"{sys.executable} -m tensorboard.main --logdir {logdir}"
+    relative = os.path.relpath(program)
+    return f"{program if relative.startswith('..') else relative} --logdir {logdir}"
 
 
 def json_text(value) -> str:
@@ -235,11 +263,12 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     md += markdown_tables(plan, shown)
     md += [f"- **{r['member']}** {r['status']}: {r['message']}"
            for r in results if r.get("message")]
+    md += [""] if md[-1] else []  # a list ends with a blank line, or it runs into what follows
     if notes:
-        md += ["", notes.strip(), ""]
+        md += [notes.strip(), ""]
     for figure in figures:  # the caption once, under the figure; the alt text is its name
         md += [f"![{figure.name}]({figure.name}.png)", "", f"*{figure.caption}*", ""]
-    md += [f"Curves: `tensorboard --logdir {folder}`", ""]
+    md += [f"Curves: `{tensorboard_command(folder)}`", ""]
     text = "\n".join(md)
     write_atomically(folder / "summary.md", text)
     classifies = any("val/acc" in r["metrics"] for r in results)
@@ -258,5 +287,5 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     print()
     if takeaway:
         print(textwrap.fill(takeaway, width=100))
-    print("\n".join(console_tables(plan, shown)))
+    print("\n".join([*console_tables(plan, shown), *console_messages(results)]))
     print(f"{experiment.name}: {folder / 'summary.md'}")

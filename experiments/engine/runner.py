@@ -11,7 +11,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -24,12 +23,17 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from datamodules import CorruptDataError, DataUnavailableError
-from experiments.engine import board, report
+from experiments.engine import board, code_version, report
 from experiments.engine.errors import ConfigError
-from experiments.engine.files import write_atomically
+from experiments.engine.files import cannot_write, write_atomically
+from experiments.engine.learning import FirstTrainLoss, judged
 from experiments.engine.plan import Member, Plan, flat
 from experiments.engine.trainer import LastMetrics, build_trainer
 from modules import DivergedError
+
+# config.yaml's first line: a YAML comment (the file still loads as --config) that records
+# the code version.
+CODE_LINE = "# code: "
 
 # Settings that change what the console shows, not the numbers: a rerun may differ in them.
 DISPLAY_ONLY = {"trainer.enable_progress_bar", "trainer.enable_model_summary"}
@@ -55,18 +59,21 @@ def last_checkpoint(member: Member) -> Path | None:
     return member.checkpoint if "loops" in saved else None
 
 
+@rank_zero_only
+def say_resumed(checkpoint: Path | None) -> None:
+    """`  resumed from epoch 3 (last.ckpt), training on from epoch 4`. Lightning's
+    checkpoint holds the epoch that had just ended, counted from 0."""
+    if checkpoint is not None:
+        epoch = torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"] + 1
+        print(f"  resumed from epoch {epoch} ({checkpoint.name}), training on from epoch "
+              f"{epoch + 1}", flush=True)
+
+
 def check_folders(plan: Plan) -> None:
     """Refuse (ConfigError) a logdir we cannot write or a folder holding other settings."""
-    logdir = plan.folder.parent
-    existing = next((p for p in [plan.folder, *plan.folder.parents] if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise ConfigError(f"--logdir {logdir}: {existing} is a file, not a folder")
-    try:  # really write: permission bits do not bind root, read-only mounts bind everyone
-        tempfile.TemporaryFile(dir=existing).close()
-    except OSError as error:
-        raise ConfigError(f"--logdir {logdir}: cannot write in {existing} ({error.strerror})"
-                          ) from None
-    if plan.overwrite:
+    if problem := cannot_write(plan.folder):
+        raise ConfigError(f"--logdir {plan.folder.parent}: {problem}")
+    if plan.overwrite or plan.base.get("rerun"):  # those replace earlier runs anyway
         return
     for member in plan.members:
         if changed := changed_settings(member):
@@ -94,32 +101,68 @@ def changed_settings(member: Member) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
+def saved_code(member: Member) -> dict | None:
+    """The code version that made the member's earlier run (metrics.json's, or while it
+    had not finished, config.yaml's first line), None where none is recorded."""
+    if (done := read_metrics(member)) is not None:
+        return done.get("code")
+    path = member.folder / "config.yaml"
+    first = path.read_text().partition("\n")[0] if path.exists() else ""
+    return json.loads(first.removeprefix(CODE_LINE)) if first.startswith(CODE_LINE) else None
+
+
+def other_code(member: Member) -> str | None:
+    """`source 1a2b… (commit …), now source 3c4d…` when the member's earlier run was made
+    by other code (code_version says what a change is), else None."""
+    saved, now = saved_code(member), code_version.current()
+    if saved is None or saved.get("source") == now["source"]:
+        return None
+    return f"{code_version.describe(saved)}, now {code_version.describe(now)}"
+
+
+def replaced(member: Member) -> bool:
+    """Whether the member's earlier run, if any, is replaced rather than reused or resumed:
+    other settings (only with --overwrite: check_folders refused otherwise), --rerun, or
+    --overwrite and other code."""
+    if not member.folder.exists():
+        return False
+    return bool(changed_settings(member) or member.config.get("rerun")
+                or (member.config.get("overwrite") and other_code(member)))
+
+
 def finished_result(member: Member) -> dict | None:
     """The member's result when it finished earlier with these settings (to reuse), else
     None. Under DDP every rank decides alike (a rank that skips a member the others train
-    leaves them waiting)."""
-    if changed_settings(member):  # only with --overwrite: check_folders refused otherwise
+    leaves them waiting). A run made by other code is reused, and said so."""
+    if replaced(member):
         return None
     done = read_metrics(member)
     if done is None or done["status"] not in ("completed", "diverged"):
         return None
     if rank_zero_only.rank == 0:
-        print(f"  finished earlier ({done['status']}): reusing {member.folder}", flush=True)
+        other = other_code(member)
+        by = f" by other code ({other}; --overwrite trains it again)" if other else ""
+        print(f"  finished earlier ({done['status']}){by}: reusing {member.folder}", flush=True)
     return done
 
 
 def open_folder(member: Member) -> bool:
-    """Make the member's folder ready to train into (rank 0 writes): an earlier run with
-    other settings removed (--overwrite), leftovers of killed writes gone, config.yaml
-    written. Whether the earlier run was replaced: a replaced run starts afresh."""
-    replace = bool(changed_settings(member))
+    """Make the member's folder ready to train into (rank 0 writes): an earlier run
+    replaced (`replaced`) removed, leftovers of killed writes gone, config.yaml written
+    (its first line a comment: the code version). Whether the earlier run was replaced:
+    a replaced run starts afresh."""
+    replace = replaced(member)
     if rank_zero_only.rank == 0:
         if replace:
             remove(member.folder)
+        elif other := other_code(member):  # resumed below: say it mixes code
+            print(f"  started by other code ({other}); --overwrite starts it afresh",
+                  flush=True)
         member.folder.mkdir(parents=True, exist_ok=True)
         for leftover in member.folder.rglob(".*.tmp"):  # of a killed write (held: no live one)
             leftover.unlink()
-        write_atomically(member.folder / "config.yaml", yaml.safe_dump(member.settings()))
+        code = CODE_LINE + json.dumps(code_version.current()) + "\n"
+        write_atomically(member.folder / "config.yaml", code + yaml.safe_dump(member.settings()))
     return replace
 
 
@@ -180,7 +223,9 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
         return done  # a finished member is a result: reuse it
     started = time.perf_counter()
     model, data, trainer_args = plan.instantiate(member)
-    trainer = build_trainer(plan, [member], member.checkpoint, trainer_args, extra_callbacks)
+    first = FirstTrainLoss()
+    trainer = build_trainer(plan, [member], member.checkpoint, trainer_args,
+                            (*extra_callbacks, first))
     try:
         replace = open_folder(member)
     except OSError as error:  # the disk is full, a file is in the way, no permission, ...
@@ -188,11 +233,13 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
                              f"{error.filename or member.folder}", 0, started, {})
     # Until rank 0 removed a replaced run, other ranks still see its checkpoint.
     resume = None if replace else last_checkpoint(member)
+    say_resumed(resume)
     status, message, logged = train(trainer, model, data, resume,
                                     test=data.has_test and member.final)
     final = {k: float(logged[k]) for k in sorted(logged, key=stage_order) if k != "step"}
     result = member_result(plan, member, status, message, trainer.current_epoch, started, {
         **final, **model.final_metrics(), **member_metrics(model, data)})
+    judged(plan, model, result, first.loss)
     close_folder(plan, member, result, trainer.logger)
     return result
 
@@ -207,6 +254,7 @@ def member_result(plan: Plan, member: Member, status: str, message: str | None, 
         "epochs": epochs,
         "seconds": round(time.perf_counter() - started, 3),
         "metrics": finite(metrics),
+        "code": code_version.current(),
     }
     if message:
         result["message"] = message

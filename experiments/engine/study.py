@@ -158,6 +158,7 @@ class Study:
             with member_lock.study_files(plan.folder):
                 self.summarize(plan, results)
         else:
+            report.show_results(plan, results)
             print(f"{plan.experiment.name}/{plan.members[0].name}: {results[0]['status']}; "
                   "once every member has finished, --study.report_only true writes the summary")
         return results
@@ -343,7 +344,7 @@ def unchanged(plan: Plan, members: list[Member], results: dict[str, dict]) -> li
     unless --overwrite."""
     kept = []
     for member in members:
-        if plan.overwrite or not changed_settings(member):
+        if plan.overwrite or plan.base.get("rerun") or not changed_settings(member):
             kept.append(member)
         else:
             results[member.name] = runner.member_result(

@@ -42,9 +42,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class LastCheckpoint(ModelCheckpoint):
     """last.ckpt at the end of a training epoch, unless saving would cost more than a
     twentieth of the training time (rank 0's clock decides under DDP): the polynomial's
-    epochs take milliseconds, as long as writing the checkpoint. So a slow epoch is saved every time, a tiny one once 20 times
-    the last save's duration has passed (a kill then loses a fraction of a second), and
-    the epoch that ends fitting always, as the studies' figures load it."""
+    epochs take milliseconds, as long as writing the checkpoint. So a slow epoch is saved
+    every time, a tiny one once 20 times the last save's duration has passed (a kill then
+    loses a fraction of a second), and the epoch that ends fitting always, as the studies'
+    figures load it."""
 
     COST_SHARE = 20
 
