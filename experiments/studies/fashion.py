@@ -32,9 +32,9 @@ def comparisons(results: list[dict], names: list[str], key: str = "test/acc") ->
         d, se = difference(by_name[a], by_name[b], key)
         if beyond_noise(d, se):
             better, worse = (a, b) if d > 0 else (b, a)
-            said.append(f"{better} beats {worse} by {abs(d):.3f} ± {se:.2g}")
+            said.append(f"{better} beats {worse} by {abs(d):.2g} ± {se:.2g}")
         else:
-            said.append(f"{a} and {b} differ by {d:+.3f} ± {se:.2g}, within noise")
+            said.append(f"{a} and {b} differ by {d:+.2g} ± {se:.2g}, within noise")
     return f"In {key}: " + "; ".join(said) + "." if said else ""
 
 

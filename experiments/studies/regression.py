@@ -44,7 +44,8 @@ class RegressionStudy(Study):
         """Each member's val/loss beside the noise floor ½σ² (the loss of the truth itself,
         which no fit beats on average) and its errors in w and b."""
         noise = plan.members[0].config.data.init_args.get("noise")
-        known = [r for r in results if "w_err" in r["metrics"] and "val/loss" in r["metrics"]]
+        known = [r for r in results if "w_err" in r["metrics"]
+                 and isinstance(r["metrics"].get("val/loss"), float)]  # not a diverged run
         if noise is None or not known:
             return super().headline(plan, results)
         floor = noise**2 / 2
