@@ -148,10 +148,14 @@ class FitModule(L.LightningModule):
         return self.example_losses(y_hat.flatten(0, 1), y.flatten(0, 1)).view(K, -1).mean(1)
 
     def final_metrics(self) -> dict:
-        """Numbers for metrics.json besides the logged ones: how many test examples the
-        test scores are over (what their interval depends on); a subclass adds its own
-        (e.g. the learned weights)."""
-        return {"test/examples": self.test_examples} if self.test_examples else {}
+        """Numbers for metrics.json besides the logged ones: ‖w‖₂ over the weights weight
+        decay acts on (every weight matrix, no bias: what its λ/2·‖w‖² penalty measures),
+        how many test examples the test scores are over (what their interval depends on);
+        a subclass adds its own (e.g. the learned weights)."""
+        weights = [p.detach() for p in self.net.parameters() if decays(p)]
+        metrics = {"w_norm": torch.sqrt(sum((w**2).sum() for w in weights)).item()} \
+            if weights else {}
+        return metrics | ({"test/examples": self.test_examples} if self.test_examples else {})
 
     # -- the Lightning hooks --------------------------------------------------------------
 

@@ -59,6 +59,15 @@ def scalars(run_folder: Path) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+def numbers(result: dict) -> dict:
+    """What a rerun or a rival process must reproduce: everything in a metrics.json but the
+    wall time and the git commit (the source hash stays: the same code)."""
+    kept = {k: v for k, v in result.items() if k != "seconds"}
+    if "code" in kept:
+        kept["code"] = kept["code"].get("source")
+    return kept
+
+
 def metrics(run_folder: Path) -> dict:
     return json.loads((run_folder / "metrics.json").read_text())
 

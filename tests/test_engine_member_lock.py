@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, RUN, metrics, run_main, run_study, scalars
+from conftest import ROOT, RUN, metrics, numbers, run_main, run_study, scalars
 
 from experiments.engine import member_lock
 from experiments.engine.headline import read_headline
@@ -195,11 +195,6 @@ def finished(*processes: subprocess.Popen) -> list[subprocess.CompletedProcess]:
 def writer_pids(folder: Path) -> set[str]:
     """The process ids in the event files' names (events.out.tfevents.TIME.HOST.PID.N)."""
     return {path.name.split(".")[-2] for path in folder.glob("events.out.tfevents.*")}
-
-
-def numbers(result: dict) -> dict:
-    """What a run must reproduce: everything in metrics.json but the wall time."""
-    return {k: v for k, v in result.items() if k != "seconds"}
 
 
 def assert_trained_once(study: Path, alone: Path, members: list[str]) -> None:

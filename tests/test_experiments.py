@@ -64,7 +64,8 @@ def test_tensorboard_overlays_train_and_val_and_compares_members(softmax_fast):
     study = EventAccumulator(str(softmax_fast[0]))
     study.Reload()
     layout = study.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0]
-    assert b"^train/loss$" in layout and b"^val/loss$" in layout and b"^val/acc$" in layout
+    assert b"^softmax_regression/(train|val)/loss$" in layout
+    assert b"^softmax_regression/(train|val)/acc$" in layout
     member = EventAccumulator(str(softmax_fast[0] / "concise"))
     member.Reload()
     hparams = member.PluginTagToContent("hparams")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, RUN, metrics, run_cli, run_study, scalars
+from conftest import ROOT, RUN, metrics, numbers, run_cli, run_study, scalars
 
 # Each runs experiments/run.py in a subprocess: seconds to minutes apiece.
 pytestmark = pytest.mark.slow
@@ -36,11 +36,6 @@ study:
       relu: {model.activation: relu, model.num_hiddens: [16]}
       tanh: {model.activation: tanh, model.num_hiddens: [24]}
 """
-
-
-def numbers(result: dict) -> dict:
-    """What a rerun must reproduce: everything in metrics.json but the wall time."""
-    return {k: v for k, v in result.items() if k != "seconds"}
 
 
 def strict_json(path: Path) -> dict:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from modules import LinearRegression, SoftmaxRegression, losses, scratch
+from modules import MLP, LinearRegression, SoftmaxRegression, losses, scratch
 
 
 @pytest.mark.parametrize("scale", [1.0, 100.0, 1e4])
@@ -97,3 +97,12 @@ def test_train_is_scored_like_val_on_the_final_weights_not_as_a_running_mean():
         final_weights_loss = losses.CONCISE["l2"](model.eval()(X), y).mean()
     torch.testing.assert_close(logged["train/loss"], final_weights_loss)
     assert logged["train_running/loss"] > 2 * logged["train/loss"]
+
+
+def test_w_norm_is_the_norm_of_the_weights_decay_acts_on():
+    # Two weight matrices of ones (3·4 and 4·2 entries), biases left out: √(12 + 8).
+    model = MLP(num_inputs=3, num_hiddens=[4], num_outputs=2)
+    with torch.no_grad():
+        for name, p in model.net.named_parameters():
+            p.fill_(1.0 if name.endswith("weight") else 5.0)
+    assert model.final_metrics()["w_norm"] == pytest.approx(20**0.5)
