@@ -181,8 +181,9 @@ def test_hparams_start_on_the_swept_settings_the_seed_index_and_val(suite):
     seed = next(h for h in experiment["hparamInfos"] if h["name"] == "seed")
     assert (seed["domainInterval"]["minValue"], seed["domainInterval"]["maxValue"]) == (0, 1)
     metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
-    assert metrics[:SHOWN] == ["val/loss", "val/acc", "train/loss", "train/acc",
-                               "train_running/loss"]
+    # val, then the study's own (every model's ‖w‖₂), then train
+    assert metrics[:SHOWN] == ["val/loss", "val/acc", "capacity/w_norm", "train/loss",
+                               "train/acc"]
     assert len(groups) == 16 and len(drawn(experiment, groups)) == 16
     members = {g["name"]: g["hparams"] for g in groups}
     assert members["width=64,seed=1"] == {"model.num_hiddens": 64, "data.train_size": 500,
