@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import sys
+import traceback
 import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
@@ -145,6 +146,11 @@ def run(argv: list[str]) -> int:
                     results = study.run(plan)
                 except OSError as error:  # e.g. the disk filled up while writing the summary
                     failed.append(f"{name}: {error}")
+                    continue
+                except Exception as error:  # a bug in a study's report: the others still run
+                    traceback.print_exc()
+                    failed.append(f"{name}: {type(error).__name__}: {error} (a fault in "
+                                  "fitlab, its traceback above; the runs are kept)")
                     continue
                 failed += [f"{name}/{r['member']}: {r.get('message', '')}"
                            for r in results if r["status"] == "failed"]

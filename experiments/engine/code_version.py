@@ -1,7 +1,7 @@
 """Which code made a run: a hash of fitlab's source, and the git commit where there is one.
 
 "A code change" is a change to any `.py` file of fitlab's packages (modules/, datamodules/,
-experiments/): what trains, scores and reports a run. A comment counts too (a hash cannot
+members/, experiments/): what trains, scores and reports a run. A comment counts too (a hash cannot
 tell it apart); the experiments' YAML does not, as its settings are compared one by one.
 Reuse compares the source hash alone. The commit and whether the tree was dirty are
 recorded for the reader: in a clone under development the tree is always dirty, and a
@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("modules", "datamodules", "experiments")
+PACKAGES = ("modules", "datamodules", "members", "experiments")
 
 
 def source_hash(root: Path) -> str:

@@ -34,18 +34,22 @@ def wd_name(lam: float) -> str:
 
 
 def chosen(results: dict[str, dict], names: dict[float, str]) -> float | None:
-    """The value whose member has the lowest mean validation loss, once all have one."""
-    losses = {value: results.get(name, {}).get("metrics", {}).get("val/loss")
-              for value, name in names.items()}
-    if any(loss is None for loss in losses.values()):
+    """The value whose member has the lowest mean validation loss, once all have one; a
+    member none of whose seeds completed is no candidate."""
+    if any(name not in results for name in names.values()):
         return None
-    return min(losses, key=losses.get)
+    losses = {value: results[name]["metrics"].get("val/loss") for value, name in names.items()
+              if results[name]["status"].startswith("completed")}
+    losses = {value: loss for value, loss in losses.items() if isinstance(loss, float)}
+    return min(losses, key=losses.get) if losses else None
 
 
 def gap(result: dict) -> tuple[float, float]:
-    """val/loss − train/loss over the seeds (both scored alike): mean and standard error."""
+    """val/loss − train/loss over the completed seeds (both scored alike): mean and
+    standard error (NaN without any)."""
     runs = [r for r in result.get("runs", [result]) if r["status"] == "completed"]
-    return mean_se([r["metrics"]["val/loss"] - r["metrics"]["train/loss"] for r in runs])
+    gaps = [r["metrics"]["val/loss"] - r["metrics"]["train/loss"] for r in runs]
+    return mean_se(gaps) if gaps else (math.nan, math.nan)
 
 
 def effect(d: float, se: float, higher_is_better: bool = True) -> str:
@@ -174,8 +178,10 @@ class Dropout(FashionStudy):
                      f"{metric(by_name['none'], 'test/acc')}")
             takeaway = (f"dropout {effect(d, se)} where the MLP overfits ({d:+.3f} ± {se:.2g} "
                         "test acc)")
-        else:
+        elif self.choices(results)[0] == 0:
             takeaway = "validation chose no dropout: it does not help on this setup"
+        else:
+            takeaway = "the regularisers' final members have no test result yet"
         return Headline(ours, book, takeaway)
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
@@ -187,13 +193,14 @@ class Dropout(FashionStudy):
             member = next(m for m in plan.members if m.name == name)
             model = member.config.model.init_args
             d, se = effects.get(name, (math.nan, math.nan))
+            spread, spread_se = gap(result)
             rows.append({
                 "regulariser": name, "rate": model.dropout, "λ": model.weight_decay,
                 "train/loss": result["metrics"]["train/loss"],
                 "train/loss_se": result["metrics"].get("train/loss_se"),
                 "val/loss": result["metrics"]["val/loss"],
                 "val/loss_se": result["metrics"].get("val/loss_se"),
-                "gap": gap(result)[0], "gap_se": gap(result)[1],
+                "gap": spread, "gap_se": spread_se,
                 "test/acc": result["metrics"].get("test/acc"),
                 "test/acc_se": result["metrics"].get("test/acc_se"),
                 "Δ test/acc": d if name != "none" else None,
@@ -270,8 +277,10 @@ def regulariser_figure(plan: Plan, finals: dict[str, dict]) -> Figure:
     ax = figure.subplots()
     for i, (name, result) in enumerate(finals.items()):
         curves = [read_curves(plan.folder / run["member"]).get("val/loss", ([], []))
-                  for run in result.get("runs", [result])]
-        steps = curves[0][0]
+                  for run in result.get("runs", [result]) if run["status"] == "completed"]
+        if not curves:
+            continue
+        steps = min((steps for steps, _ in curves), key=len)  # a seed may have stopped early
         per_epoch = [mean_se([values[e] for _, values in curves]) for e in range(len(steps))]
         band(ax, steps, [m for m, _ in per_epoch], [s for _, s in per_epoch], "-", f"C{i}",
              name)
