@@ -45,21 +45,26 @@ def selection(logdir: Path) -> Selection | None:
     tags = f"^({'|'.join(dict.fromkeys(re.escape(p.name) for p in studies))})/"
     if len(studies) + len(means) <= MAX_TICKED:
         return Selection(runs, runs, tags, len(studies) + len(means), "")
-    return Selection(runs, own, tags, len(studies),
+    # TIME SERIES ticks none of too many matches either: the studies' own runs there too.
+    return Selection(own, own, tags, len(studies),
                      f"not the {len(means)} mean runs, over {MAX_TICKED}: type one study's "
                      f"into the run filter, e.g. `{runs.split('|^(')[1].split('|')[0]}/`")
 
 
 def address(host: str, port: int, chosen: Selection | None) -> str:
     """TIME SERIES, its runs and tags filtered, curves unsmoothed (a point is an epoch);
-    the fragment's `regexInput` and `_smoothingWeight` do the same in the other tabs."""
+    the fragment's `regexInput`, `_smoothingWeight` and `_ignoreYOutliers` do the same in
+    the other tabs."""
     if chosen is None:
         return f"http://{host}:{port}/"
     query = urllib.parse.urlencode(
         {"runFilter": chosen.runs, "tagFilter": chosen.tags, "smoothing": 0},
         quote_via=urllib.parse.quote, safe="")
     ticked = urllib.parse.quote(chosen.ticked, safe="")
-    return f"http://{host}:{port}/?{query}#timeseries&regexInput={ticked}&_smoothingWeight=0"
+    # SCALARS ignores outliers in its y range by default, and a study's rising curve (capacity's
+    # wide nets) or its best member (mlp's tuned) is what it would crop.
+    return (f"http://{host}:{port}/?{query}#timeseries&regexInput={ticked}"
+            "&_smoothingWeight=0&_ignoreYOutliers=false")
 
 
 def main(argv: list[str] | None = None) -> None:
