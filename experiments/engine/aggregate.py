@@ -62,6 +62,12 @@ def wilson(accuracy: float, n: int, z: float = Z95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def completed(result: dict) -> bool:
+    """Whether a run, or any seed of a merged result, completed: a merged result's metrics
+    are its completed seeds' means (its status then reads e.g. `completed ×4, diverged ×1`)."""
+    return "completed" in result["status"]
+
+
 def merge_seeds(results: list[dict]) -> list[dict]:
     """One merged result per member, in the order members first appear."""
     groups: dict[str, list[dict]] = {}

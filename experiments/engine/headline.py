@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from experiments.engine.files import write_atomically
-from experiments.engine.report import shown_value
+from experiments.engine.report import cell
 
 FILE = "headline.json"
 
@@ -26,11 +26,17 @@ class Headline:
 
 
 def metric(result: dict, key: str) -> str:
-    """`0.836 ± 0.002 [0.829, 0.843] (3 seeds)`: a merged result's metric as the summary
-    shows it, with the number of seeds behind it."""
-    seeds = result.get("seeds", 1)
-    return f"{shown_value(result['metrics'], key, scientific=False)} ({seeds} seed" \
-           f"{'s' if seeds != 1 else ''})"
+    """`0.836 ± 0.002 (3 seeds; test sampling [0.829, 0.843])`: a merged result's metric,
+    its standard error over seeds (training noise) and, for a test accuracy, its 95% Wilson
+    interval over the test examples (test sampling alone)."""
+    metrics, seeds = result["metrics"], result.get("seeds", 1)
+    text = cell(metrics.get(key))
+    if isinstance(metrics.get(f"{key}_se"), float):
+        text += f" ± {metrics[f'{key}_se']:.2g}"
+    text += f" ({seeds} seed{'s' if seeds != 1 else ''}"
+    if isinstance(metrics.get(f"{key}_lo"), float):
+        text += f"; test sampling [{metrics[f'{key}_lo']:.3f}, {metrics[f'{key}_hi']:.3f}]"
+    return text + ")"
 
 
 def beside_the_book(book: tuple, results: list[dict]) -> tuple[str, str]:

@@ -45,7 +45,9 @@ def not_learning(plan: Plan, model: L.LightningModule, metrics: dict,
     loss, acc, classes = (metrics.get("train/loss"), metrics.get("train/acc"),
                           model.hparams.get("num_outputs"))
     if acc is not None and classes and acc <= 1 / classes + CHANCE_MARGIN:
-        return f"did not learn: train/acc {acc:.3f} is chance (1/{classes}){hint}"
+        # At chance the net predicts one class: its units died or its steps overshot.
+        return (f"did not learn: train/acc {acc:.3f} is chance (1/{classes}), the "
+                f"optimisation failed (dead units, or too large a step){hint}")
     if loss is not None and first_loss is not None and loss > first_loss * (1 + LOSS_RISE):
         return (f"did not learn: train/loss rose from {first_loss:.4g} (its first score) "
                 f"to {loss:.4g}{hint}")

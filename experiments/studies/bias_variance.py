@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from datamodules import PolynomialRedraws
 from experiments.engine import report
+from experiments.engine.aggregate import completed
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study, sweep
@@ -111,7 +112,7 @@ class BiasVariance(Study):
 
     def curve(self, plan: Plan, results: list[dict]) -> list[dict]:
         """The completed degrees' rows, by degree: degree, test/loss and the three terms."""
-        done = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
+        done = {r["member"]: r["metrics"] for r in results if completed(r)}
         rows = [{"data.degree": m.config.data.init_args.degree, **done[m.name]}
                 for m in sweep(plan, "data.degree", "model.num_inputs") if m.name in done]
         return sorted(rows, key=degree)

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from datamodules import FashionMNISTDataModule
 from experiments.engine import aggregate, report
+from experiments.engine.aggregate import completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
@@ -291,7 +292,8 @@ class Capacity(Study):
             setup.append(
                 f"**Sizes**: {pixels(sizes[0])}, width {width(sizes[0])}, batch "
                 f"{config.data.init_args.batch_size}, each trained for the same number of SGD "
-                f"steps, {steps(sizes[-1])}, so that size alone differs: epochs {epochs}. "
+                f"steps, {steps(sizes[-1])} (a matched budget: the largest set may stop "
+                f"short of convergence), epochs {epochs}. "
                 "(Stopping each early on validation instead let the largest set train for "
                 "more steps than the smallest, confounding size with training length.)")
         return " ".join([
@@ -356,7 +358,7 @@ class Capacity(Study):
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         merged = {r["member"]: r for r in results
-                  if r["status"] == "completed" and "val/loss" in r["metrics"]}
+                  if completed(r) and "val/loss" in r["metrics"]}
         done = {name: r["metrics"] for name, r in merged.items()}
         seeds = ", ".join(sorted({str(r.get("seeds", 1)) for r in merged.values()}))
         figures = []

@@ -11,6 +11,7 @@ and the test error falls again: the classical U-curve and then a second descent.
 from matplotlib.figure import Figure
 
 from experiments.engine import report
+from experiments.engine.aggregate import completed
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study, sweep
@@ -30,7 +31,7 @@ class DoubleDescent(Study):
     def curve(self, plan: Plan, results: list[dict]) -> list[dict]:
         """The completed members' metrics with params and n_train, by params."""
         done = {r["member"]: r["metrics"] for r in results
-                if r["status"] == "completed" and "test/loss" in r["metrics"]}
+                if completed(r) and "test/loss" in r["metrics"]}
         columns = self.columns(plan, results)
         rows = [{**columns[m.name], **done[m.name]}
                 for m in sweep(plan, "model.num_features") if m.name in done]

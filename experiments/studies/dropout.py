@@ -157,8 +157,14 @@ class Dropout(FashionStudy):
         said = [f"{name} {effect(d, se)} ({d:+.3f} ± {se:.2g})"
                 for name, (d, se) in effects.items()]
         among = comparisons(results, [n for n in REGULARISERS[1:] if n in effects])
+        both = ""
+        if {"both", "l2", "dropout"} <= effects.keys() and effects["both"][0] < min(
+                effects["l2"][0], effects["dropout"][0]):
+            both = (" `both` takes the rate and the λ that validation chose for each alone; "
+                    "together they regularise more than either, and its test accuracy is "
+                    "below both (a joint choice would take smaller ones).")
         return ("Tested against none (test/acc, paired by seed): " + "; ".join(said) + "."
-                + (f" Among them, {among[0].lower()}{among[1:]}" if among else ""))
+                + (f" Among them, {among[0].lower()}{among[1:]}" if among else "") + both)
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         sentences = (beside_the_books(plan, results), split_note(plan),

@@ -3,6 +3,7 @@ the members the YAML compares (`compared`) pair by pair against their noise over
 the best member on validation with a confusion matrix (validation) and a grid of its
 misclassified test images."""
 
+import math
 from itertools import combinations
 
 from experiments.engine import report
@@ -22,15 +23,26 @@ def best_on_validation(plan: Plan, results: list[dict], needs: str = "val/acc"
     return max(trained, key=lambda mr: mr[1]["metrics"]["val/acc"], default=None)
 
 
+def resolution(result: dict, key: str) -> float:
+    """The smallest difference in an accuracy that its test examples resolve: the test
+    sampling standard error √(p(1 − p)/n) (0 where there is no count)."""
+    n, p = result["metrics"].get(f"{key.partition('/')[0]}/examples"), result["metrics"][key]
+    return math.sqrt(p * (1 - p) / n) if n and key.endswith("acc") else 0.0
+
+
 def comparisons(results: list[dict], names: list[str], key: str = "test/acc") -> str:
     """Each pair of the named members' `key`, its difference called only beyond two
-    standard errors over seeds (paired by seed: aggregate.difference)."""
+    standard errors over seeds (paired by seed: aggregate.difference) and beyond what the
+    test examples resolve (two members that differ by a few test images are alike)."""
     by_name = {r["member"]: r for r in results}
     said = []
     for a, b in combinations([n for n in names if key in by_name.get(n, {}).get("metrics", {})],
                              2):
         d, se = difference(by_name[a], by_name[b], key)
-        if beyond_noise(d, se):
+        if abs(d) < (least := resolution(by_name[a], key)):
+            said.append(f"{a} and {b} differ by {d:+.2g}, less than the {least:.2g} their "
+                        "test images resolve: alike")
+        elif beyond_noise(d, se):
             better, worse = (a, b) if d > 0 else (b, a)
             said.append(f"{better} beats {worse} by {abs(d):.2g} ± {se:.2g}")
         else:

@@ -13,6 +13,7 @@ the first grid key takes positive numbers, the final train and val metrics again
 """
 
 from experiments.engine import report
+from experiments.engine.aggregate import completed
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 from experiments.studies import fitting
@@ -55,7 +56,7 @@ class GridStudy(Study):
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
         done = {r["member"]: r["metrics"] for r in results
-                if r["status"] == "completed" and "val/loss" in r["metrics"]
+                if completed(r) and "val/loss" in r["metrics"]
                 and "train/loss" in r["metrics"]}
         if (swept := self.swept(plan)) is None:
             return []

@@ -8,7 +8,7 @@ from typing import Literal
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import mean_se
+from experiments.engine.aggregate import completed, mean_se
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
 from experiments.studies import fitting
@@ -54,7 +54,7 @@ class KFold(RegressionStudy):
         scores = {}
         for name in self.candidates():
             folds = [by_name.get(f"{name},fold={k}") for k in range(self.num_folds)]
-            if all(r is not None and r["status"] == "completed" and "val/loss" in r["metrics"]
+            if all(r is not None and completed(r) and "val/loss" in r["metrics"]
                    for r in folds):
                 scores[name] = {s: [r["metrics"][f"{s}/loss"] for r in folds] for s in STAGES}
         return scores

@@ -14,6 +14,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from experiments.engine import report
+from experiments.engine.aggregate import completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
@@ -65,7 +66,7 @@ class PerceptronStudy(Study):
         return {} if bound is None else {"bound": float(bound)}
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        by_name = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
+        by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         parts = []
         if (m := by_name.get("separable")) and "updates" in m:
             parts.append(
@@ -98,7 +99,7 @@ class PerceptronStudy(Study):
         return " ".join(parts)
 
     def headline(self, plan: Plan, results: list[dict]) -> Headline:
-        by_name = {r["member"]: r["metrics"] for r in results if r["status"] == "completed"}
+        by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         ours = []
         if (m := by_name.get("separable")) and "updates" in m:
             ours.append(f"separable val/acc {mean_se(m, 'val/acc')} after "

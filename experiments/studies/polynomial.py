@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
 from experiments.engine import aggregate, report
+from experiments.engine.aggregate import completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
@@ -117,7 +118,7 @@ class Polynomial(RegressionStudy):
     def headline(self, plan: Plan, results: list[dict]) -> Headline:
         """The book's book_normal weights beside d2l's, the verdicts of each setup apart:
         the book's SGD members, the fits to convergence, the degree grid."""
-        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        done = {r["member"]: r for r in results if completed(r)}
         judged = self.verdicts(plan, results)
         grid = set(super().all_members()) - set(self.members)
 
@@ -144,7 +145,7 @@ class Polynomial(RegressionStudy):
         return Headline(ours, book, takeaway, verdicts)
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        done = {r["member"]: r for r in results if completed(r)}
         if not {"underfit", "normal", "overfit"} <= done.keys():
             return ""
         judged = self.verdicts(plan, results)
@@ -174,7 +175,7 @@ class Polynomial(RegressionStudy):
 
     def notes(self, plan: Plan, results: list[dict]) -> str:
         floor = noise_floor(plan)
-        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        done = {r["member"]: r for r in results if completed(r)}
         lines = [
             "**Two setups.** The book's members (`book_*`) are d2l 3.6 as printed: SGD, "
             "batch 10, 100 training examples, 400 epochs (1500 for degree 19). The others are "
@@ -267,7 +268,7 @@ class Polynomial(RegressionStudy):
         return [report.Figure("curves", caption, figure)] if figure else []
 
     def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
-        done = {r["member"]: r for r in results if r["status"] == "completed"}
+        done = {r["member"]: r for r in results if completed(r)}
         figures = []
         if fits := [m for name in FITS for m in plan.members if m.name == name and name in done]:
             caption = ("Seed 0's training data, the true cubic (dashed) and each named "

@@ -54,8 +54,9 @@ class RegressionStudy(Study):
             + (f", b_err {r['metrics']['b_err']:.2g}" if "b_err" in r["metrics"] else "")
             for r in known)
         ratios = [r["metrics"]["val/loss"] / floor for r in known]
-        reached = (f"the fits' val/loss is {min(ratios):.3g}–{max(ratios):.3g}× the noise "
-                   "floor: ")
+        span = f"{min(ratios):.3g}" + (f"–{max(ratios):.3g}" if f"{min(ratios):.3g}" !=
+                                        f"{max(ratios):.3g}" else "")
+        reached = f"the fits' val/loss is {span}× the noise floor: "
         return Headline(f"{ours}; noise floor ½σ² = {floor:.3g}", takeaway=reached + (
             "they recover w and b, and what is left is the noise" if max(ratios) < 2 else
             "they have not converged to the truth"))
