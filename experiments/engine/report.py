@@ -257,6 +257,9 @@ def write_summary(plan: Plan, results: list[dict], figures: list[Figure], notes:
     summary = rows(plan, results, columns)
     write_atomically(folder / "summary.json", json_text(summary))
     md = [f"# {experiment.name} (chapter {experiment.chapter})", "", experiment.description, ""]
+    if plan.base.fast:
+        md += ["**Smoke run (`--fast`)**: a few steps of every member, to try things; "
+               "no number below is a result.", ""]
     if takeaway:
         md += [f"**Takeaway.** {takeaway}", ""]
     shown = summary if table is None else table

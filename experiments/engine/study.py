@@ -246,8 +246,12 @@ class Study:
         finished = {m.name: None if changed_settings(m) else read_metrics(m)
                     for m in plan.members}
         results = [result for result in finished.values() if result is not None]
-        missing = [f"{member} (--study.member {i})"
-                   for i, (member, result) in enumerate(finished.items()) if result is None]
+        # A job array's task runs a member with all its seeds: `--study.member` takes the
+        # member's name or its index among the members, not a seed's.
+        index = {name: i for i, name in enumerate(self.all_members())}
+        unfinished = dict.fromkeys(m.base_name for m in plan.members if finished[m.name] is None)
+        missing = [f"{member} (--study.member {index[member]})" if member in index else member
+                   for member in unfinished]
         name = plan.experiment.name
         if missing:
             nothing = "" if results else "; nothing to report"
@@ -274,7 +278,11 @@ class Study:
         figures = [*self.curves(done, results), *self.figures(done, results)]
         report.write_summary(whole, results, figures, notes, self.columns(done, results),
                              self.takeaway(done, results), self.table(done, results))
-        write_headline(plan.folder, self.headline(done, results))
+        found = self.headline(done, results)
+        if plan.base.fast:  # a taste of every member: no number of it is a result
+            found = dataclasses.replace(found, ours=f"smoke run (--fast), not a result: "
+                                                    f"{found.ours}")
+        write_headline(plan.folder, found)
 
     def headline(self, plan: Plan, results: list[dict]) -> Headline:
         """What runs/index.md says of the study: by default each of the book's members
