@@ -104,10 +104,14 @@ def seeded(name: str, values: list[float]) -> dict:
 
 
 def test_a_difference_pairs_seeds_and_its_standard_error_is_the_pairs_spread():
-    # Paired differences 0.1, 0.2, 0.3: mean 0.2, se = stdev / √3 = 0.1 / √3.
+    # Paired differences 0.1, 0.2, 0.3: mean 0.2, se = stdev / √3 = 0.1 / √3 ≈ 0.058.
     a, b = seeded("a", [1.1, 2.2, 3.3]), seeded("b", [1.0, 2.0, 3.0])
     assert difference(a, b, "val/acc") == pytest.approx((0.2, 0.1 / math.sqrt(3)))
-    assert beyond_noise(*difference(a, b, "val/acc"))  # 0.2 > 2 × 0.058; means: se ~0.6
+    # t = 3.5: beyond two standard errors, not beyond t₂'s 4.30 (a t-test over 3 seeds).
+    assert not beyond_noise(*difference(a, b, "val/acc"))
+    # Differences 0.1, 0.2, 0.3, 0.2, 0.2 over 5 seeds: t = 6.3 beyond t₄'s 2.78.
+    five = seeded("a", [1.1, 2.2, 3.3, 4.2, 5.2]), seeded("b", [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert beyond_noise(*difference(*five, "val/acc"))
     # Other seeds do not pair: the means' difference, their standard errors combined.
     c = seeded("c", [1.0, 2.0])
     d, se = difference(a, c, "val/acc")
@@ -123,7 +127,7 @@ def test_one_seed_is_never_beyond_noise():
 
 def test_the_rule_calls_about_one_in_twenty_differences_that_are_not_there():
     # Two members with the same true mean and a noise shared per seed (the batch order): the
-    # rule's false alarms are P(|t₂₉| > 2) ≈ 0.055, and the shared part cancels in the pairs.
+    # rule's false alarms are P(|t₂₉| > 2.045) = 0.05, and the shared part cancels in pairs.
     rng = np.random.default_rng(0)
     alarms = 0
     for _ in range(2000):
@@ -131,7 +135,15 @@ def test_the_rule_calls_about_one_in_twenty_differences_that_are_not_there():
         a = seeded("a", list(shared + rng.normal(0, 0.01, 30)))
         b = seeded("b", list(shared + rng.normal(0, 0.01, 30)))
         alarms += beyond_noise(*difference(a, b, "val/acc"))
-    assert 0.035 < alarms / 2000 < 0.08
+    assert 0.035 < alarms / 2000 < 0.07
     # A true difference of 0.02 (two noise units of each seed) is found every time.
     a = seeded("a", list(shared + 0.02 + rng.normal(0, 0.01, 30)))
     assert beyond_noise(*difference(a, b, "val/acc"))
+
+
+def test_the_rule_is_a_t_test_at_five_percent_over_few_seeds():
+    # Over 3 seeds the t₂ threshold: of 20000 pairs with no true difference, about 5 % are
+    # called (2 standard errors would call 18 %, P(|t₂| > 2)).
+    rng = np.random.default_rng(1)
+    called = sum(beyond_noise(*mean_se(list(rng.normal(0, 1, 3)))) for _ in range(20000))
+    assert 0.04 < called / 20000 < 0.06

@@ -74,7 +74,7 @@ class FashionStudy(Study):
         """
         Args:
             compared: members whose test accuracies the takeaway compares pair by pair, a
-                difference called only beyond two standard errors over seeds.
+                difference called only beyond its noise over seeds (aggregate's rule).
         """
         super().__init__(**kwargs)
         members = self.all_members()

@@ -18,9 +18,10 @@ def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -
             "*underfits* when its train/loss exceeds the best member's val/loss; it *overfits* "
             "when its val/loss exceeds both its own train/loss and the best member's val/loss "
             "(it fits its training set better than new data, and is worse for it than the best "
-            f"member): each by more than {TOLERANCE:.0%} of the best val/loss and by more than "
-            "two standard errors over seeds (paired by seed). Above that size but within two "
-            "standard errors is *inconclusive*; otherwise a *good fit*. With one seed there is "
+            f"member): each by more than {TOLERANCE:.0%} of the best val/loss and beyond "
+            "a t-test's threshold over seeds (paired by seed: 4.3 standard errors over 3 seeds, "
+            "2.8 over 5, about 2 over many). Above that size but within it is *inconclusive*; "
+            "otherwise a *good fit*. With one seed there is "
             "no error bar, and the verdict says so."
         )
     if ratios:
@@ -29,9 +30,10 @@ def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -
             "compared as ratios, paired by seed. A member *underfits* when its train/loss "
             "exceeds the best member's val/loss, and *overfits* when its val/loss exceeds its "
             f"own train/loss, by a factor above {1 + TOLERANCE:g} (geometric mean over seeds) "
-            "and by more than two standard errors of the log ratio; a loss below the noise "
+            "and beyond a t-test's threshold for the log ratio (2.8 standard errors over 5 "
+            "seeds); a loss below the noise "
             f"floor ½σ² = {floor:.3g} counts as the floor (no fit beats it on average). A "
-            "factor above that size but within two standard errors is *inconclusive*; "
+            "factor above that size but within that threshold is *inconclusive*; "
             "otherwise a *good fit*. Ratios, because these losses spread over orders of "
             "magnitude from one training set to the next: their arithmetic mean is one "
             "draw's, with a standard error as large as itself."
@@ -94,7 +96,8 @@ def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False,
 
 def judge(underfit: list[float], overfit: list[list[float]], margin: float) -> str:
     """The first kind whose every list of differences (paired by seed) averages above the
-    margin: that kind if each mean is also above two standard errors, else inconclusive."""
+    margin: that kind if each mean is also beyond its noise (aggregate.beyond_noise), else
+    inconclusive."""
     one_seed = " (1 seed)" if len(overfit[0]) == 1 else ""
     for kind, tests in (("underfitting", [underfit]), ("overfitting", overfit)):
         if not all(tests):

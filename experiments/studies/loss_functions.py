@@ -23,7 +23,7 @@ TITLES = {
 
 def ordered(results: list[dict], key: str) -> str:
     """`l1 < huber < l2`: the members by their mean `key`, `<` between neighbours that
-    differ beyond two standard errors (paired by seed: the same data draw), `≈` where
+    differ beyond noise (aggregate's rule, paired by seed: the same data draw), `≈` where
     they are within noise."""
     by = sorted((r for r in results if key in r["metrics"]), key=lambda r: r["metrics"][key])
     text = by[0]["member"] if by else ""
@@ -46,7 +46,7 @@ class LossFunctions(RegressionStudy):
         return (f"With {data.outliers:.0%} of the training labels pushed up by 10–20 "
                 f"({validation}), the intercept's error |b̂ − b| over "
                 f"{known[0].get('seeds', 1)} seeds is {listed}; ordered, {ordered(known, 'b_err')} "
-                f"(< beyond two standard errors, paired by seed; ≈ within noise). The slope's "
+                f"(< beyond noise, a paired t-test over the seeds; ≈ within noise). The slope's "
                 f"largest error w_err: {ordered(known, 'w_err')}.")
 
     def headline(self, plan: Plan, results: list[dict]) -> Headline:

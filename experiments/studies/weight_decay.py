@@ -293,7 +293,7 @@ class WeightDecay(RegressionStudy):
         smallest = min(done)
         change, error = paired(done, best, smallest, "test/acc")
         verdict = ("better" if change > 0 else "worse") if aggregate.beyond_noise(
-            change, error) else "a difference within two standard errors: inconclusive"
+            change, error) else "a difference within noise: inconclusive"
         rows = [{"λ": f"{lam:g}", "train/loss": se(r["metrics"], "train/loss"),
                  "val/loss": se(r["metrics"], "val/loss"),
                  "test/acc [95% Wilson]": f"{r['metrics']['test/acc']:.4f} "
