@@ -3,6 +3,7 @@
 import json
 import math
 import statistics
+from collections import Counter
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from conftest import metrics
 
 from datamodules import PolynomialData
 from datamodules.polynomial import features, fold_indices
+from experiments.engine import config, registry
 from experiments.engine.cli import main
 from experiments.studies.polynomial import dominated, spread
 from modules import LeastSquares
@@ -104,8 +106,8 @@ def test_least_squares_reports_the_weights_it_solved():
 
 
 @pytest.mark.slow
-def test_fits_trained_to_convergence_underfit_fit_and_overfit_over_five_training_sets(logdir):
-    # The default reliable setup (closed form, 50 examples, 5 fresh training sets), with
+def test_fits_trained_to_convergence_underfit_fit_and_overfit_over_ten_training_sets(logdir):
+    # The default reliable setup (closed form, 50 examples, 10 fresh training sets), with
     # the grid cut to two validation points.
     members = {"underfit": {"data.degree": 1}, "normal": {"data.degree": 3},
                "overfit": {"data.degree": 19}}
@@ -117,7 +119,7 @@ def test_fits_trained_to_convergence_underfit_fit_and_overfit_over_five_training
     assert rows["underfit"]["verdict"] == "underfitting"
     assert rows["normal"]["verdict"] == "good fit"
     assert rows["overfit"]["verdict"] == "overfitting"
-    assert all(rows[m]["seeds"] == 5 for m in members)
+    assert all(rows[m]["seeds"] == 10 for m in members)  # closed forms: 10 training sets
     overfit = rows["overfit"]
     assert overfit["test/loss"] >= 3 * overfit["train/loss"]
     seeds = [metrics(study / f"normal,seed={k}")["metrics"]["weights"] for k in range(5)]
@@ -187,3 +189,10 @@ def test_a_mean_one_seed_dominates_is_shown_with_its_median_and_geometric_mean()
     geometric = math.exp(sum(math.log(v) for v in values) / 5)
     assert "median 0.0086" in text and f"geometric mean {geometric:.3g}" in text
     assert text.startswith(f"mean {sum(values) / 5:.3g} ± ")
+
+
+def test_fits_in_closed_form_run_ten_training_sets_and_the_books_sgd_members_five():
+    _, plan = config.plan(registry.load("polynomial"), [])
+    seeds = Counter(m.base_name for m in plan.members)
+    assert seeds["book_overfit"] == seeds["book_normal"] == 5  # thousands of SGD steps each
+    assert seeds["overfit"] == seeds["book_overfit_converged"] == seeds["degree=10"] == 10

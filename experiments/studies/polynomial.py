@@ -91,8 +91,22 @@ class Polynomial(RegressionStudy):
     degree is a validation curve. Verdicts are given within each setup (members of one
     training-set size see the same examples); model.num_inputs follows data.degree."""
 
+    def __init__(self, sgd_seeds: int = 5, **kwargs):
+        """
+        Args:
+            sgd_seeds: seeds of the members trained by SGD (the book's, thousands of steps
+                each; at most `seeds`), beside `seeds` for the fits solved in closed form.
+        """
+        super().__init__(**kwargs)
+        self.sgd_seeds = sgd_seeds
+
     def all_members(self) -> dict[str, dict]:
         return {name: fitting.with_num_inputs(o) for name, o in super().all_members().items()}
+
+    def seeds_of(self, name: str) -> int:
+        overrides = self.all_members().get(name, {})
+        by_sgd = overrides.get("model.class_path") == "modules.LinearRegression"
+        return min(self.sgd_seeds, self.seeds) if by_sgd else self.seeds
 
     def verdicts(self, plan: Plan, results: list[dict]) -> dict[str, str]:
         """member -> verdict, judged among the members of its training-set size."""
