@@ -58,10 +58,16 @@ def decays(param: Tensor) -> bool:
     return param.ndim > 1
 
 
+class SettingError(ValueError):
+    """A setting that cannot work, named with what to do: at construction the CLI turns it
+    into exit 2; found once training starts (a net of one's own whose outputs are not
+    num_outputs), the run fails with the message alone, no traceback."""
+
+
 def check(condition: bool, message: str) -> None:
-    """Reject a bad setting at construction, naming it (the CLI turns this into exit 2)."""
+    """Reject a bad setting, naming it (SettingError)."""
     if not condition:
-        raise ValueError(message)
+        raise SettingError(message)
 
 
 class FitModule(L.LightningModule):

@@ -200,3 +200,15 @@ def test_the_readmes_own_model_and_data_run_a_capacity_sweep_with_seeds(tmp_path
         shown = f"| num_hiddens={width} | {row['train/loss']:.3f} ± "
         assert shown in readme, shown
         assert f"| {row['verdict']} |" in readme.split(shown)[1].splitlines()[0]
+
+
+def test_a_net_whose_outputs_are_not_num_outputs_fails_its_runs_saying_what_to_set(
+        capsys, tmp_path, own_package):
+    # Found once training starts (the net's outputs are known at its first forward): each
+    # run fails with the message alone, no traceback, and the other experiments would go on.
+    code = cli.main(["capacity", "--fast", "--logdir", str(tmp_path / "runs"), "--import",
+                     "mypkg", "--config", str(own_package),
+                     "--model.num_outputs", "3", "--study.seeds", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "outputs per example but num_outputs is 3: set --model.num_outputs 2" in err

@@ -29,7 +29,7 @@ from experiments.engine.files import cannot_write, write_atomically
 from experiments.engine.learning import FirstTrainLoss, judged
 from experiments.engine.plan import Member, Plan, flat
 from experiments.engine.trainer import LastMetrics, build_trainer
-from modules import DivergedError
+from modules.base import DivergedError, SettingError
 
 # config.yaml's first line: a YAML comment (the file still loads as --config) that records
 # the code version.
@@ -183,8 +183,8 @@ def train(trainer: L.Trainer, model: L.LightningModule, data: L.LightningDataMod
         if trainer.interrupted:  # Lightning turns Ctrl-C into SystemExit after saving
             raise KeyboardInterrupt from None
         raise
-    except (CorruptDataError, DataUnavailableError) as error:
-        status, message = "failed", str(error)
+    except (CorruptDataError, DataUnavailableError, SettingError) as error:
+        status, message = "failed", str(error)  # says what to do: no traceback
     except OSError as error:  # the disk is full, a file is in the way, no permission, ...
         status, message = "failed", f"{error.strerror or error}: {error.filename or ''}"
     except Exception as error:  # a bug or the machine: report it, keep the other runs going
