@@ -39,32 +39,35 @@ def metric(result: dict, key: str) -> str:
     return text + ")"
 
 
+def books_members(book: tuple, results: list[dict]) -> list[tuple[dict, dict | None]]:
+    """Each book entry with our merged result for its member, where that has the metric."""
+    by_name = {r["member"]: r for r in results}
+    return [(entry, result if entry["metric"] in (result or {}).get("metrics", {}) else None)
+            for entry in book for result in [by_name.get(entry["member"])]]
+
+
 def beside_the_book(book: tuple, results: list[dict]) -> tuple[str, str]:
     """(ours, the book's): each book entry's member and metric, ours beside the book's."""
-    by_name = {r["member"]: r for r in results}
-    ours, theirs = [], []
-    for entry in book:
-        result = by_name.get(entry["member"])
-        if result is not None and entry["metric"] in result["metrics"]:
-            ours.append(f"{entry['member']} {entry['metric']} {metric(result, entry['metric'])}")
-        theirs.append(f"{entry['member']} {entry['metric']} ≈ {entry['value']:g} "
-                      f"({entry['where']})")
+    pairs = books_members(book, results)
+    ours = [f"{e['member']} {e['metric']} {metric(r, e['metric'])}" for e, r in pairs if r]
+    theirs = [f"{e['member']} {e['metric']} ≈ {e['value']:g} ({e['where']})" for e, _ in pairs]
     return "; ".join(ours) or "–", "; ".join(theirs) or "–"
 
 
-def count_verdicts(columns: dict[str, dict]) -> str:
-    """`by width: 2 underfitting, 3 good fit`: each verdict column's verdicts counted
-    apart, since each column judges one setup's members among themselves (a verdict's
-    first clause: `overfitting; val/acc above the best's` counts as overfitting)."""
+def count_verdicts(columns: dict[str, dict], setup=lambda member, column: column) -> str:
+    """`by width: 2 underfitting, 3 good fit`: the verdicts counted per setup, since each
+    setup's members are judged among themselves; by default a setup is a verdict column
+    (`verdict by width`), or `setup(member, column)` names it. A verdict counts by its
+    first clause: `overfitting; val/acc above the best's` counts as overfitting."""
     counts: dict[str, Counter] = {}
-    for own in columns.values():
+    for member, own in columns.items():
         for key, value in own.items():
             if "verdict" in key and value:
-                counts.setdefault(key, Counter())[value.partition(";")[0]] += 1
+                counts.setdefault(setup(member, key), Counter())[value.partition(";")[0]] += 1
     return "; ".join(
-        f"{key.removeprefix('verdict').strip()}: " * (key != "verdict")
+        f"{where.removeprefix('verdict').strip()}: " * (where != "verdict")
         + ", ".join(f"{n} {verdict}" for verdict, n in counter.most_common())
-        for key, counter in counts.items()) or "–"
+        for where, counter in counts.items()) or "–"
 
 
 def first_sentence(text: str) -> str:

@@ -9,7 +9,7 @@ from itertools import combinations
 from experiments.engine import report
 from experiments.engine.aggregate import beyond_noise, difference
 from experiments.engine.figures import confusion_figure, misclassified_figure
-from experiments.engine.headline import Headline, beside_the_book, metric
+from experiments.engine.headline import Headline, beside_the_book, books_members, metric
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 
@@ -52,11 +52,9 @@ def comparisons(results: list[dict], names: list[str], key: str = "test/acc") ->
 
 def beside_the_books(plan: Plan, results: list[dict]) -> str:
     """Each of the book's members' numbers (the YAML's `book`), ours beside the book's."""
-    by_name = {r["member"]: r for r in results}
-    said = [f"{e['member']}'s {e['metric']} is {metric(by_name[e['member']], e['metric'])} "
-            f"against the book's ≈ {e['value']:g} ({e['where']})"
-            for e in plan.experiment.book
-            if e["metric"] in by_name.get(e["member"], {}).get("metrics", {})]
+    said = [f"{e['member']}'s {e['metric']} is {metric(r, e['metric'])} against the book's "
+            f"≈ {e['value']:g} ({e['where']})"
+            for e, r in books_members(plan.experiment.book, results) if r]
     return "; ".join(said) + "." if said else ""
 
 

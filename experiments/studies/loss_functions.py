@@ -34,13 +34,18 @@ def ordered(results: list[dict], key: str) -> str:
     return text
 
 
+def intercept_errors(results: list[dict]) -> tuple[list[dict], str]:
+    """The members with an intercept error, and `l2 1.4 ± 0.09, l1 …` of them."""
+    known = [r for r in results if "b_err" in r["metrics"]]
+    return known, ", ".join(f"{r['member']} {shown(r['metrics'], 'b_err')}" for r in known)
+
+
 class LossFunctions(RegressionStudy):
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
-        known = [r for r in results if "b_err" in r["metrics"]]
+        known, listed = intercept_errors(results)
         if not known:
             return ""
         data = plan.members[0].config.data.init_args
-        listed = ", ".join(f"{r['member']} {shown(r['metrics'], 'b_err')}" for r in known)
         validation = "clean validation labels" if data.get("clean_eval") else (
             "the same share of outliers in validation")
         return (f"With {data.outliers:.0%} of the training labels pushed up by 10–20 "
@@ -50,10 +55,9 @@ class LossFunctions(RegressionStudy):
                 f"largest error w_err: {ordered(known, 'w_err')}.")
 
     def headline(self, plan: Plan, results: list[dict]) -> Headline:
-        known = [r for r in results if "b_err" in r["metrics"]]
+        known, listed = intercept_errors(results)
         if not known:
             return Headline("–")
-        listed = ", ".join(f"{r['member']} {shown(r['metrics'], 'b_err')}" for r in known)
         return Headline(f"intercept error |b̂ − b| {listed} ({ordered(known, 'b_err')})",
                         takeaway="with outliers in the training labels, L1 and Huber keep "
                                  "to the bulk of the data; L2's mean is pulled toward them")

@@ -15,7 +15,7 @@ from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
 from experiments.engine import aggregate, report
 from experiments.engine.aggregate import completed
 from experiments.engine.figures import curves_figure
-from experiments.engine.headline import Headline
+from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import sweep
 from experiments.studies import fitting
@@ -136,18 +136,13 @@ class Polynomial(RegressionStudy):
         judged = self.verdicts(plan, results)
         grid = set(super().all_members()) - set(self.members)
 
-        def setup(name: str) -> str:
+        def setup(name: str, column: str) -> str:
             if name in grid:
                 return "degree grid"
             return "book (SGD)" if name.startswith("book_") and "converged" not in name \
                 else "converged"
 
-        counts: dict[str, dict[str, int]] = {}
-        for name, verdict in judged.items():
-            kinds = counts.setdefault(setup(name), {})
-            kinds[verdict] = kinds.get(verdict, 0) + 1
-        verdicts = "; ".join(f"{where}: " + ", ".join(f"{n} {v}" for v, n in kinds.items())
-                             for where, kinds in counts.items()) or "–"
+        verdicts = count_verdicts({m: {"verdict": v} for m, v in judged.items()}, setup)
         ours, book = "–", "–"
         if "book_normal" in done:
             weights = ", ".join(f"{w:.3f}" for w in mean_weights(done["book_normal"]))
