@@ -44,26 +44,6 @@ def test_each_split_has_its_own_stream():
                        splits["train"].tensors[0])
 
 
-def test_one_solve_fits_every_redraw_as_its_own_least_squares():
-    data = PolynomialRedraws(degree=5, redraws=8)
-    data.setup()
-    X, y = data.splits["train"].tensors
-    model = LeastSquares(num_inputs=6, redraws=8)
-    model.fit(X, y)
-    for r in (0, 7):
-        alone = torch.linalg.lstsq(X[:, r], y[:, r]).solution
-        torch.testing.assert_close(model.net.w[r], alone)
-    X_test = data.splits["test"].tensors[0]
-    assert model(X_test).shape == (len(X_test), 8, 1)  # every fit at every test input
-
-
-def test_a_model_built_for_other_redraws_says_which_settings_differ():
-    data = PolynomialRedraws(degree=3, redraws=5)
-    data.setup()
-    with pytest.raises(ValueError, match="model.redraws"):
-        LeastSquares(num_inputs=4, redraws=4).fit(*data.splits["train"].tensors)
-
-
 def test_the_jackknife_standard_error_of_a_mean_is_the_standard_error_of_the_mean():
     values = torch.randn(50, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     left_out = (values.sum() - values) / 49

@@ -1,4 +1,4 @@
-"""Studies over one's own model and data (README, "Your own model and data"): a package
+"""Studies over one's own model and data (docs/own_model.md, linked from README): a package
 outside the repository opted in, the classes that cannot go where they are named
 refused saying what to do, and the worked example run as a reader would: its code blocks
 written into a package in a folder outside the repository, its command run there as
@@ -13,6 +13,8 @@ import torch
 
 from experiments.engine import cli, config, registry
 from tests.conftest import ROOT, metrics, run_cli, scalars
+
+PAGE = ROOT / "docs" / "own_model.md"  # README links it; its code blocks are the example
 
 # Classes of one's own that fitlab cannot take as they are.
 PLAIN = """
@@ -42,12 +44,10 @@ class NotAModule:
 
 
 def worked_example() -> tuple[dict[str, str], list[str]]:
-    """The section's files ({path: text}, each block's first line `# PATH`) and its
+    """The page's files ({path: text}, each block's first line `# PATH`) and its
     command, split as a shell would."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Your own model and data\n")[1].split("\n## ")[0]
     files, commands = {}, []
-    for language, body in re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL):
+    for language, body in re.findall(r"```(\w+)\n(.*?)```", PAGE.read_text(), re.DOTALL):
         if language == "bash":
             commands.append(body.strip())
         elif first := re.match(r"# ([\w/.]+\.(?:py|yaml))\b", body):
@@ -58,7 +58,7 @@ def worked_example() -> tuple[dict[str, str], list[str]]:
 
 @pytest.fixture(scope="module")
 def own_package(tmp_path_factory):
-    """README's package, importable (its folder on sys.path) but not opted in, with the
+    """The page's package, importable (its folder on sys.path) but not opted in, with the
     plain classes beside it; the README's config file's path."""
     project = tmp_path_factory.mktemp("project")
     write_project(project)
@@ -151,7 +151,7 @@ def test_seeds_of_ones_own_network_train_as_one_group_as_they_would_one_by_one(
 
 
 @pytest.mark.slow
-def test_the_readmes_own_model_and_data_run_a_capacity_sweep_with_seeds(tmp_path, monkeypatch):
+def test_the_pages_own_model_and_data_run_a_capacity_sweep_with_seeds(tmp_path, monkeypatch):
     _, command = worked_example()
     project = tmp_path / "project"
     write_project(project)
@@ -193,13 +193,13 @@ def test_the_readmes_own_model_and_data_run_a_capacity_sweep_with_seeds(tmp_path
     assert summary["num_hiddens=1"]["verdict"] == "underfitting"
     best = min(summary, key=lambda name: summary[name]["val/loss"])
     assert best == "num_hiddens=4", best
-    # What README's table shows, from this run (the same seeds give the same numbers on CPU).
-    readme = (ROOT / "README.md").read_text()
+    # What the page's table shows, from this run (the same seeds give the same numbers on CPU).
+    page = PAGE.read_text()
     for width in widths:
         row = summary[f"num_hiddens={width}"]
         shown = f"| num_hiddens={width} | {row['train/loss']:.3f} ± "
-        assert shown in readme, shown
-        assert f"| {row['verdict']} |" in readme.split(shown)[1].splitlines()[0]
+        assert shown in page, shown
+        assert f"| {row['verdict']} |" in page.split(shown)[1].splitlines()[0]
 
 
 def test_a_net_whose_outputs_are_not_num_outputs_fails_its_runs_saying_what_to_set(

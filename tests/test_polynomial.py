@@ -14,7 +14,6 @@ from datamodules.polynomial import features, fold_indices
 from experiments.engine import config, registry
 from experiments.engine.cli import main
 from experiments.studies.polynomial import dominated, spread
-from modules import LeastSquares
 
 
 def splits(**kwargs) -> dict:
@@ -92,17 +91,6 @@ def test_eval_in_train_range_draws_val_and_test_inside_the_training_x_and_keeps_
     # Without the option some held-out x lie beyond the training x (seed 0: x = −2.61).
     outside = usual["val"].tensors[0][:, 1]
     assert outside.min() < x.min() or outside.max() > x.max()
-
-
-def test_least_squares_reports_the_weights_it_solved():
-    data = PolynomialData(degree=3, batch_size=100)
-    data.setup()
-    X, y = data.splits["train"].tensors
-    model = LeastSquares(num_inputs=4)
-    model.fit(X, y)
-    solution = torch.linalg.lstsq(X.double(), y.double()).solution[:, 0]
-    assert model.final_metrics()["weights"] == pytest.approx(solution.tolist())
-    assert model.weights()[1] is None  # no bias: x⁰ is the constant
 
 
 @pytest.mark.slow

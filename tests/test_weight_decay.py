@@ -1,4 +1,4 @@
-"""Weight decay: the penalty option, closed-form ridge, what SGD cannot move, the setup
+"""Weight decay: the penalty option, what SGD cannot move, the setup
 where decay helps, and the study end to end."""
 
 import copy
@@ -63,44 +63,6 @@ def test_the_study_says_what_the_books_gap_is_made_of_and_where_decay_helps(logd
         assert rows[end]["test/loss"] > rows[chosen[0]]["test/loss"]
     assert "Where weight decay does help" in takeaway
     assert {"lambda.png", "optimum.png", "curves.png"} <= {p.name for p in study.iterdir()}
-
-
-def hand_ridge(X: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
-    """w, b minimizing ½·mean((Xw + b − y)²) + λ/2·‖w‖², from the normal equations of
-    [w; b] with b left out of the penalty (no centring)."""
-    X, y = X.double(), y.double()
-    n, d = X.shape
-    A = torch.cat([X, torch.ones(n, 1, dtype=X.dtype)], 1)
-    penalty = torch.diag(torch.tensor([lam] * d + [0.0], dtype=X.dtype))
-    wb = torch.linalg.solve(A.T @ A / n + penalty, A.T @ y / n)
-    return wb[:d, 0], wb[d, 0].item()
-
-
-@pytest.mark.parametrize("lam", [0.3, 3.0])
-def test_closed_form_ridge_solves_the_penalized_loss_with_the_bias_undecayed(lam):
-    data = HighDimensionalData(num_train=150, noise=0.1, batch_size=150)
-    data.setup()
-    X, y = data.splits["train"].tensors
-    model = LeastSquares(num_inputs=200, bias=True, weight_decay=lam)
-    model.fit(X, y)
-    w, b = model.weights()
-    hand_w, hand_b = hand_ridge(X, y, lam)
-    torch.testing.assert_close(w, hand_w)
-    assert b.item() == pytest.approx(hand_b)
-    assert model.final_metrics()["w_norm"] == pytest.approx(hand_w.norm().item())
-
-
-def test_at_lambda_0_it_is_the_min_norm_interpolant():
-    data = HighDimensionalData()  # 20 examples of 200 inputs
-    data.setup()
-    X, y = data.splits["train"].tensors
-    model = LeastSquares(num_inputs=200, bias=True)
-    model.fit(X, y)
-    w, b = model.weights()
-    torch.testing.assert_close(X.double() @ w + b, y.double().flatten())  # interpolates
-    # The smallest such w: the pseudo-inverse's, on the centred data.
-    Xc, yc = X.double() - X.double().mean(0), y.double() - y.double().mean()
-    torch.testing.assert_close(w, (torch.linalg.pinv(Xc) @ yc).flatten())
 
 
 def test_sgds_weight_decay_is_the_same_step_as_the_penalty():
