@@ -6,8 +6,8 @@ member, member k's logger, stepped by epoch. It logs nothing through self.log. V
 dataloader 0 is scored as `val/*`, dataloader 1 (the training split in eval mode, when
 given) as `train/*`; the running mean over the training steps is `train_running/*`.
 A member can stop before the others: frozen (`active` False) when its loss stops being
-finite (`diverged_epoch`) or when `early_stopping`, its one-by-one run's callback, kept
-for each member apart, stops it (`stopped_epoch`). How the members train is the
+finite (`diverged_epoch`) or when `early_stopping` (the settings of its one-by-one run's
+EarlyStopping), kept for each member apart, stops it (`stopped_epoch`). How the members train is the
 subclass's: SGD steps on stacked parameters (stacked.py), closed-form solves
 (closed_form.py).
 """
