@@ -168,7 +168,7 @@ def test_a_group_member_is_judged_against_its_own_first_train_loss_as_alone(
 
 def test_a_group_with_early_stopping_stops_each_member_where_it_stops_alone(tmp_path, capsys):
     # The callback's settings come from the command line (the config's init_args).
-    options = ("--trainer.max_epochs", "30", "--trainer.callbacks+=EarlyStopping",
+    options = ("--trainer.max_epochs", "12", "--trainer.callbacks+=EarlyStopping",
                "--trainer.callbacks.monitor=val/loss", "--trainer.callbacks.patience=1",
                "--trainer.callbacks.min_delta=1e-5")
     together = run_concise(tmp_path / "together", *options)
@@ -176,6 +176,6 @@ def test_a_group_with_early_stopping_stops_each_member_where_it_stops_alone(tmp_
     alone = run_concise(tmp_path / "alone", "--study.vectorize", "false", *options)
     epochs = {name: r["epochs"] for name, r in alone.items()}
     assert {name: r["epochs"] for name, r in together.items()} == epochs
-    assert max(epochs.values()) < 30  # they stopped early
+    assert max(epochs.values()) < 12  # they stopped early
     for name, metrics in metrics_by_member(alone).items():
         assert metrics_by_member(together)[name] == pytest.approx(metrics, rel=1e-5), name
