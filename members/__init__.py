@@ -19,14 +19,15 @@ from members.stacked import StackedMembers
 KINDS = (StackedMembers, ClosedFormGroup)
 
 
-def stackable(model, callbacks: list) -> bool:
-    """Whether members built like `model`, with these Trainer callbacks of their own, can
-    train as one group (SGD steps or a closed form; no callback but one EarlyStopping)."""
+def stackable(model, callbacks: list[tuple[type, dict]]) -> bool:
+    """Whether members built like `model`, with these Trainer callbacks of their own (each
+    its class and settings, as a config names them), can train as one group (SGD steps or
+    a closed form; no callback but one EarlyStopping)."""
     return any(kind.stackable(model) for kind in KINDS) and MemberGroup.stackable_callbacks(
         callbacks)
 
 
-def stack(models: list, datas: list, same_data: list[int], callbacks: list
+def stack(models: list, datas: list, same_data: list[int], callbacks: list[tuple[type, dict]]
           ) -> tuple[MemberGroup, StackedData] | None:
     """The members as one group module and its data, set up; None when they cannot train
     as one after all (settings beyond what their classes let vary, splits of unequal
@@ -34,7 +35,7 @@ def stack(models: list, datas: list, same_data: list[int], callbacks: list
     settings member k shares (those splits are loaded once)."""
     kind = next(kind for kind in KINDS if kind.stackable(models[0]))
     try:
-        group = kind(models, early_stopping=callbacks[0] if callbacks else None)
+        group = kind(models, early_stopping=callbacks[0][1] if callbacks else None)
         data = StackedData(datas, same_data=same_data)
     except ValueError:
         return None

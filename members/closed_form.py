@@ -7,7 +7,6 @@ score all K at once, as every MemberGroup does.
 """
 
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor, nn
 
 from members.group import MemberGroup
@@ -16,7 +15,7 @@ from modules.least_squares import ClosedForm, check_one_solve
 
 
 class ClosedFormGroup(MemberGroup):
-    def __init__(self, members: list[FitModule], early_stopping: EarlyStopping | None = None):
+    def __init__(self, members: list[FitModule], early_stopping: dict | None = None):
         super().__init__(members, early_stopping)
         if not self.stackable(members[0]):
             raise ValueError("only closed-form fits (ClosedForm) solve as a group")

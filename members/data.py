@@ -117,14 +117,13 @@ class StackedData(L.LightningDataModule):
     `same_data[k]` is the first member whose data settings equal member k's (k itself if
     none, the default for all): only those are set up, and the others take their splits,
     each still drawing its own training order (seeds of one dataset).
-    `val_dataloader` gives the validation split and, with `score_train`, the training split
-    in order (dataloader 1): StackedMembers scores it in eval mode as `train/*`.
+    `val_dataloader` gives the validation split and the training split in order
+    (dataloader 1): StackedMembers scores it in eval mode as `train/*`.
     """
 
-    def __init__(self, members: list[InMemoryDataModule], score_train: bool = True,
-                 same_data: list[int] | None = None):
+    def __init__(self, members: list[InMemoryDataModule], same_data: list[int] | None = None):
         super().__init__()
-        self.members, self.score_train = members, score_train
+        self.members = members
         self.same_data = same_data or list(range(len(members)))
         self.has_test = members[0].has_test
         self.splits: dict[str, StackedSplit] = {}
@@ -171,8 +170,7 @@ class StackedData(L.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         # "train_eval": the training examples each member scores train/* on (batching.py).
-        names = ["val", "train_eval"] if self.score_train else ["val"]
-        return [self.in_order(name) for name in names]
+        return [self.in_order(name) for name in ("val", "train_eval")]
 
     def test_dataloader(self) -> DataLoader:
         return self.in_order("test")

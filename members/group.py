@@ -6,18 +6,17 @@ member, member k's logger, stepped by epoch. It logs nothing through self.log. V
 dataloader 0 is scored as `val/*`, dataloader 1 (the training split in eval mode, when
 given) as `train/*`; the running mean over the training steps is `train_running/*`.
 A member can stop before the others: frozen (`active` False) when its loss stops being
-finite (`diverged_epoch`) or when `early_stopping`, its one-by-one run's callback, kept
-for each member apart, stops it (`stopped_epoch`). How the members train is the
+finite (`diverged_epoch`) or when `early_stopping` (the settings of its one-by-one run's
+EarlyStopping), kept for each member apart, stops it (`stopped_epoch`). How the members train is the
 subclass's: SGD steps on stacked parameters (stacked.py), closed-form solves
 (closed_form.py).
 """
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor
 
-from members.stopping import MemberEarlyStopping
+from members.stopping import MemberEarlyStopping, follows
 from modules.base import Classifier, DivergedError, FitModule
 
 
@@ -35,7 +34,7 @@ class MemberGroup(L.LightningModule):
     a subclass says how they run: `forward` (X (K or 1, B, ...) -> y_hat (K, B, ...)),
     `training_step`, `member(k)`."""
 
-    def __init__(self, members: list[FitModule], early_stopping: EarlyStopping | None = None):
+    def __init__(self, members: list[FitModule], early_stopping: dict | None = None):
         super().__init__()
         keys = {stack_key(m) for m in members}
         if len(keys) != 1:
@@ -60,16 +59,19 @@ class MemberGroup(L.LightningModule):
                 raise ValueError(f"EarlyStopping monitors {self.stopping.monitor!r}, which "
                                  f"members log only as one of {', '.join(tags)}")
         self.epoch_metrics: dict[str, Tensor] = {}
+        # Each member's first train/loss (K,), what learning.not_learning compares its
+        # final one with: the first validation's, kept across a resume (the checkpoint).
+        self.first_train_loss: Tensor | None = None
         self.examples: dict[str, int] = {}  # stage -> how many examples its values are over
         # stage -> this epoch's sums so far: "loss" (K,) of loss·n, "correct" (K,), "count"
         self.sums: dict[str, dict] = {}
 
     @staticmethod
-    def stackable_callbacks(callbacks: list) -> bool:
-        """Whether members with these Trainer callbacks of their own can train as a group:
-        none, or one EarlyStopping that MemberEarlyStopping follows for each member."""
-        return not callbacks or (len(callbacks) == 1
-                                 and MemberEarlyStopping.follows(callbacks[0]))
+    def stackable_callbacks(callbacks: list[tuple[type, dict]]) -> bool:
+        """Whether members with these Trainer callbacks of their own, each (class, its
+        settings), can train as a group: none, or one EarlyStopping that
+        MemberEarlyStopping follows for each member."""
+        return not callbacks or (len(callbacks) == 1 and follows(*callbacks[0]))
 
     @property
     def num_members(self) -> int:
@@ -123,9 +125,11 @@ class MemberGroup(L.LightningModule):
         # A group resumed after its last epoch (killed while testing) fits nothing more:
         # these are then its members' train and val values.
         checkpoint["epoch_metrics"] = self.epoch_metrics
+        checkpoint["first_train_loss"] = self.first_train_loss
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.epoch_metrics = checkpoint.get("epoch_metrics", {})
+        self.first_train_loss = checkpoint.get("first_train_loss")
 
     # -- per-member epoch values ----------------------------------------------------------
 
@@ -145,6 +149,8 @@ class MemberGroup(L.LightningModule):
         values = {f"{stage}/loss": total(sums["loss"]) / count}
         if self.classifier:
             values[f"{stage}/acc"] = total(sums["correct"]) / count
+        if stage == "train" and self.first_train_loss is None:
+            self.first_train_loss = values["train/loss"].clone()
         active = self.active.cpu()
         for tag, value in values.items():
             previous = self.epoch_metrics.get(tag, torch.full_like(value, float("nan")))

@@ -74,26 +74,3 @@ class StackedSGD(torch.optim.Optimizer):
                 param.sub_(torch.where(active, per_member(lr, param) * d_p, 0.0))
         return loss
 
-    # -- one member's state, in the format of its own optimizer ---------------------------
-
-    def member_state_dict(self, k: int, plain: torch.optim.Optimizer) -> dict:
-        """Member k's state as `plain` (its module's own optimizer, as make_optimizer builds
-        it) holds it: momentum buffers and the current (scheduled) learning rate."""
-        plain_params = [p for group in plain.param_groups for p in group["params"]]
-        for stacked, param in zip(self.params(), plain_params, strict=True):
-            buf = self.state.get(stacked, {}).get("momentum_buffer")
-            if buf is not None:
-                plain.state[param]["momentum_buffer"] = buf[k].clone()
-        for group, plain_group in zip(self.param_groups, plain.param_groups, strict=True):
-            plain_group["lr"] *= group["lr"]  # the member's own lr, scheduled
-        return plain.state_dict()
-
-    def load_member_state_dicts(self, states: list[dict]) -> None:
-        """The inverse of member_state_dict for all K members: their buffers stacked."""
-        for i, stacked in enumerate(self.params()):
-            buffers = [state["state"].get(i, {}).get("momentum_buffer") for state in states]
-            if all(b is not None for b in buffers):
-                self.state[stacked]["momentum_buffer"] = torch.stack(buffers).to(stacked)
-            elif any(b is not None for b in buffers):
-                raise ValueError(f"some members have a momentum buffer for parameter {i}, "
-                                 "others not: they did not train the same number of steps")

@@ -15,14 +15,13 @@ The loss is the sum of the members' mean losses, so each member's gradient is it
 """
 
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
 from members.group import MemberGroup
 from members.layers import MemberStreams, layers_forward, member_layers
 from members.sgd import StackedSGD
-from modules.base import FitModule, decays, epoch_seed
+from modules.base import FitModule, decays, epoch_seed, l2_penalty, with_schedule
 
 
 class StackedMembers(MemberGroup):
@@ -30,7 +29,7 @@ class StackedMembers(MemberGroup):
     on a leading member dim, one optimizer step for all (see the module's doc, and
     MemberGroup for what every group shares)."""
 
-    def __init__(self, members: list[FitModule], early_stopping: EarlyStopping | None = None):
+    def __init__(self, members: list[FitModule], early_stopping: dict | None = None):
         super().__init__(members, early_stopping)
         first = members[0]
         if not self.stackable(first):
@@ -114,10 +113,9 @@ class StackedMembers(MemberGroup):
         self.active.logical_and_(finite)
         loss = losses.sum()
         if self.penalized:
-            # d2l 3.7's λ/2·‖w‖² per member, on weights only, as FitModule adds it.
+            # Each member's λ/2·‖w‖², as FitModule adds it.
             weights = [p for p, d in zip(self.params, self.decayed, strict=True) if d]
-            norms = sum((w**2).flatten(1).sum(1) for w in weights)  # (K,)
-            loss = loss + (self.wd_penalty / 2 * norms).sum()
+            loss = loss + l2_penalty(weights, self.wd_penalty).sum()
         return loss
 
     def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -143,10 +141,7 @@ class StackedMembers(MemberGroup):
         first = self.members[0]
         optimizer = StackedSGD(decayed, others, self.member_lr, self.wd_optimizer,
                                first.momentum, self.active)
-        if first.schedule == "constant":
-            return optimizer
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.trainer.max_epochs)
-        return {"optimizer": optimizer, "lr_scheduler": cosine}
+        return with_schedule(optimizer, first.schedule, self.trainer.max_epochs)
 
     # -- one member, as its plain module --------------------------------------------------
 
@@ -156,17 +151,8 @@ class StackedMembers(MemberGroup):
         stacked = zip(self.names, self.params, strict=True)
         return {f"net.{name}": p[k].detach().clone() for name, p in stacked}
 
-    def load_member_state_dicts(self, states: list[dict[str, Tensor]]) -> None:
-        """The inverse of member_state_dict for all K members (merging a split group)."""
-        with torch.no_grad():
-            for name, p in zip(self.names, self.params, strict=True):
-                p.copy_(torch.stack([state[f"net.{name}"] for state in states]))
-
     def member(self, k: int) -> FitModule:
         """Member k's plain module, with the group's current weights for it."""
         self.members[k].load_state_dict(self.member_state_dict(k))
         return self.members[k]
 
-    def member_optimizer_state(self, k: int, optimizer: StackedSGD) -> dict:
-        """Member k's optimizer state as its plain module's own optimizer holds it."""
-        return optimizer.member_state_dict(k, self.members[k].make_optimizer())

@@ -58,6 +58,25 @@ def decays(param: Tensor) -> bool:
     return param.ndim > 1
 
 
+def l2_penalty(weights: list[Tensor], weight_decay: float | Tensor) -> Tensor:
+    """d2l 3.7's penalty λ/2·‖w‖² over `weights` (those that `decays`): a model's, with its
+    λ, a scalar; or K members' stacked on a leading member dim (members/), with their λs
+    (K,), each member's own (K,)."""
+    member_dims = weight_decay.ndim if isinstance(weight_decay, Tensor) else 0
+    return weight_decay / 2 * sum((w**2).flatten(member_dims).sum(-1) for w in weights)
+
+
+def with_schedule(optimizer: torch.optim.Optimizer, schedule: Schedule, epochs: int):
+    """What configure_optimizers returns: the optimizer, and the learning rate over the
+    run's `epochs` that `schedule` names (a model's and a group of members' alike)."""
+    if schedule == "constant":
+        return optimizer
+    # Cosine annealing to zero over the run: large steps first, then the noise of SGD
+    # settles instead of rocking the final epochs (Loshchilov & Hutter, 2017).
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return {"optimizer": optimizer, "lr_scheduler": cosine}
+
+
 class SettingError(ValueError):
     """A setting that cannot work, named with what to do: at construction the CLI turns it
     into exit 2; found once training starts (a net of one's own whose outputs are not
@@ -180,7 +199,7 @@ class FitModule(L.LightningModule):
             # d2l 3.7's l2_penalty joins what SGD minimizes; train/loss (logged in score)
             # stays the data loss, so it compares across the ways of decaying.
             weights = [p for p in self.parameters() if decays(p)]
-            loss = loss + self.weight_decay / 2 * sum((w**2).sum() for w in weights)
+            loss = loss + l2_penalty(weights, self.weight_decay)
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int,
@@ -219,14 +238,7 @@ class FitModule(L.LightningModule):
         self.log_epoch("test")
 
     def configure_optimizers(self):
-        optimizer = self.make_optimizer()
-        if self.schedule == "constant":
-            return optimizer
-        # Cosine annealing to zero over the run: large steps first, then the noise of SGD
-        # settles instead of rocking the final epochs (Loshchilov & Hutter, 2017).
-        epochs = self.trainer.max_epochs
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": cosine}
+        return with_schedule(self.make_optimizer(), self.schedule, self.trainer.max_epochs)
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]

@@ -1,7 +1,7 @@
 """A stacked group of polynomial members trained on `devices` CPU processes (gloo) with a
 per-rank batch of 10 / devices; rank 0 writes the members' final weights and val/loss.
 
-Plain `ddp` re-launches sys.argv, so test_stacked.py runs this file in a subprocess:
+Plain `ddp` re-launches sys.argv, so test_members_data.py runs this file in a subprocess:
     python tests/stacked_ddp_run.py DEVICES OUT.pt
 """
 

@@ -1,5 +1,6 @@
 """The `dropout` experiment: its members, validation's choices, the regularisers side by
-side (the law of dropout itself is tested in test_mlp.py, its groups in test_stacked.py)."""
+side (the law of dropout itself is tested in test_mlp.py, its groups in
+test_members_stacked.py)."""
 
 import json
 

@@ -6,7 +6,7 @@ import lightning as L
 import pytest
 import torch
 
-from experiments.engine import config, registry
+from experiments.engine import config, learning, registry
 from experiments.engine.groups import group_checkpoint, grouped
 from modules import LinearRegression
 
@@ -141,3 +141,41 @@ def test_closed_form_fits_solve_as_one_group_each_as_alone(tmp_path, capsys):
     with torch.no_grad():
         assert model.loss(model(X), y).item() == pytest.approx(
             together[member.name]["metrics"]["val/loss"], rel=1e-6)
+
+
+def run_concise(logdir, *options) -> dict[str, dict]:
+    """linear_regression's concise member, 3 seeds, at full settings (not --fast: a run
+    that did not learn is judged only there)."""
+    study, plan = config.plan(registry.load("linear_regression"), [
+        "--logdir", str(logdir), "--study.seeds", "3", "--study.member", "concise",
+        "--trainer.enable_progress_bar", "false", *options])
+    return {r["member"]: r for r in study.run(plan)}
+
+
+def test_a_group_member_is_judged_against_its_own_first_train_loss_as_alone(
+        tmp_path, capsys, monkeypatch):
+    # Here any final train/loss above 0 has "risen": every member is flagged, alone or in
+    # the group, naming its own first train/loss (its first epoch's score).
+    monkeypatch.setattr(learning, "LOSS_RISE", -1.0)
+    together = run_concise(tmp_path / "together")
+    assert "(3 together)" in capsys.readouterr().out
+    alone = run_concise(tmp_path / "alone", "--study.vectorize", "false")
+    for name, result in alone.items():
+        assert result["flag"] == together[name]["flag"] == "did not learn"
+        assert together[name]["message"] == result["message"], name
+        assert "train/loss rose from" in result["message"]
+
+
+def test_a_group_with_early_stopping_stops_each_member_where_it_stops_alone(tmp_path, capsys):
+    # The callback's settings come from the command line (the config's init_args).
+    options = ("--trainer.max_epochs", "12", "--trainer.callbacks+=EarlyStopping",
+               "--trainer.callbacks.monitor=val/loss", "--trainer.callbacks.patience=1",
+               "--trainer.callbacks.min_delta=1e-5")
+    together = run_concise(tmp_path / "together", *options)
+    assert "(3 together)" in capsys.readouterr().out
+    alone = run_concise(tmp_path / "alone", "--study.vectorize", "false", *options)
+    epochs = {name: r["epochs"] for name, r in alone.items()}
+    assert {name: r["epochs"] for name, r in together.items()} == epochs
+    assert max(epochs.values()) < 12  # they stopped early
+    for name, metrics in metrics_by_member(alone).items():
+        assert metrics_by_member(together)[name] == pytest.approx(metrics, rel=1e-5), name

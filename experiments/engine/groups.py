@@ -22,7 +22,6 @@ from lightning.pytorch.utilities import rank_zero_only
 
 import members as members_package  # the subsystem (a study's `members` are its runs)
 from experiments.engine import runner
-from experiments.engine.learning import judged
 from experiments.engine.plan import Member, Plan, class_of
 from experiments.engine.trainer import AtomicCheckpointIO, build_trainer
 
@@ -63,6 +62,14 @@ def same_data(members: list[Member]) -> list[int]:
     return [data.index(settings) for settings in data]
 
 
+def callback_settings(member: Member) -> list[tuple[type, dict]]:
+    """The member's own Trainer callbacks (--trainer.callbacks), each its class and its
+    settings (init_args) as the config gives them: what a group decides from."""
+    given = member.config.trainer.get("callbacks") or []
+    return [(class_of(callback), callback.init_args.as_dict() if callback.get("init_args")
+             else {}) for callback in (given if isinstance(given, list) else [given])]
+
+
 def group_checkpoint(plan: Plan, members: list[Member]) -> Path:
     return plan.folder / ".groups" / f"{members[0].name}+{len(members)}" / "last.ckpt"
 
@@ -79,7 +86,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
     first = plan.instantiate(members[0])
     # Callbacks watch one run's logged values; a group logs each member's apart, and keeps
     # an EarlyStopping for each member itself.
-    callbacks = first[2].get("callbacks") or []
+    callbacks = callback_settings(members[0])
     if not members_package.stackable(first[0], callbacks):
         return None
     # Each member seeded and built as if alone.
@@ -97,8 +104,7 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
     try:
         replaced = [runner.open_folder(member) for member in members]
     except OSError as error:  # the disk is full, a file is in the way, no permission, ...
-        why = f"{error.strerror or error}: {error.filename or plan.folder}"
-        return [runner.member_result(plan, m, "failed", why, 0, started, {}) for m in members]
+        return [runner.not_opened(plan, member, error, started) for member in members]
     resume = checkpoint if checkpoint.exists() and not any(replaced) else None
     runner.say_resumed(resume)
     status, message, _ = runner.train(trainer, stacked, data, resume,
@@ -117,14 +123,13 @@ def run_group(plan: Plan, members: list[Member], extra_callbacks: tuple = (),
             first_data.setup()
         member_data.splits = first_data.splits
         diverged, epochs = stacked.divergence(k), stacked.member_epochs(k)
-        result = runner.member_result(
-            plan, member, "diverged" if diverged else status,
-            str(diverged) if diverged else message, epochs,
-            started, {**metrics, **plain.final_metrics(), **member_metrics(plain, member_data)})
-        judged(plan, plain, result)  # its first train/loss is not kept: chance alone
+        outcome = ("diverged", str(diverged)) if diverged else (status, message)
+        first_loss = (None if stacked.first_train_loss is None
+                      else stacked.first_train_loss[k].item())
         save_member_checkpoint(plain, member, epochs, trainer.global_step)
-        runner.close_folder(plan, member, result, logger)
-        results.append(result)
+        results.append(runner.finish_member(plan, member, outcome, epochs, started, plain,
+                                            member_data, metrics, member_metrics, first_loss,
+                                            logger))
     if status != "failed" and rank_zero_only.rank == 0:
         shutil.rmtree(checkpoint.parent, ignore_errors=True)
         with contextlib.suppress(OSError):  # other groups may still be training

@@ -4,7 +4,6 @@ classifier at chance, a loss that rose): such a run is no result, and says so.""
 import lightning as L
 
 from experiments.engine.plan import Plan
-from modules.least_squares import ClosedForm
 
 # A run "did not learn" when its final train/loss is this much above the first it scored
 # (its first validation): rising, not the noise of a run that converged in one epoch.
@@ -36,9 +35,10 @@ def not_learning(plan: Plan, model: L.LightningModule, metrics: dict,
                  first_loss: float | None) -> str | None:
     """Why a run that finished with finite numbers did not learn, with the hint, or None:
     its train/loss rose above the first it scored, or a classifier ends at chance. Not
-    judged: --fast's few steps (a taste, not a result), closed forms and the perceptron
-    (they solve or stop by their own rule), runs scored once."""
-    if plan.base.fast or isinstance(model, ClosedForm) or not model.automatic_optimization:
+    judged: --fast's few steps (a taste, not a result), models that step themselves
+    (automatic_optimization off: closed forms solve, the perceptron stops by its own
+    rule), runs scored once."""
+    if plan.base.fast or not model.automatic_optimization:
         return None
     lr = model.hparams.get("lr")
     hint = f"; --model.lr {lr:g} is likely too large (try {lr / 10:g})" if lr else ""

@@ -229,19 +229,38 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
     try:
         replace = open_folder(member)
     except OSError as error:  # the disk is full, a file is in the way, no permission, ...
-        return member_result(plan, member, "failed", f"{error.strerror or error}: "
-                             f"{error.filename or member.folder}", 0, started, {})
+        return not_opened(plan, member, error, started)
     # Until rank 0 removed a replaced run, other ranks still see its checkpoint.
     resume = None if replace else last_checkpoint(member)
     say_resumed(resume)
     status, message, logged = train(trainer, model, data, resume,
                                     test=data.has_test and member.final)
     final = {k: float(logged[k]) for k in sorted(logged, key=stage_order) if k != "step"}
-    result = member_result(plan, member, status, message, trainer.current_epoch, started, {
-        **final, **model.final_metrics(), **member_metrics(model, data)})
-    judged(plan, model, result, first.loss)
-    close_folder(plan, member, result, trainer.logger)
+    return finish_member(plan, member, (status, message), trainer.current_epoch, started,
+                         model, data, final, member_metrics, first.loss, trainer.logger)
+
+
+def finish_member(plan: Plan, member: Member, outcome: tuple[str, str | None], epochs: int,
+                  started: float, model: L.LightningModule, data: L.LightningDataModule,
+                  logged: dict, member_metrics: Callable, first_loss: float | None,
+                  logger: TensorBoardLogger) -> dict:
+    """A trained member's result, alone or in a group (groups.run_group) alike: its
+    `outcome` (status, why not completed), its `logged` values with its plain module's
+    final metrics and the study's own (`member_metrics` of the module with the member's
+    trained weights, and its data), judged against its first train/loss (did it learn?),
+    then its folder closed: metrics.json last. Returns the result."""
+    status, message = outcome
+    result = member_result(plan, member, status, message, epochs, started, {
+        **logged, **model.final_metrics(), **member_metrics(model, data)})
+    judged(plan, model, result, first_loss)
+    close_folder(plan, member, result, logger)
     return result
+
+
+def not_opened(plan: Plan, member: Member, error: OSError, started: float) -> dict:
+    """The result of a member whose folder could not be made ready (open_folder)."""
+    why = f"{error.strerror or error}: {error.filename or member.folder}"
+    return member_result(plan, member, "failed", why, 0, started, {})
 
 
 def member_result(plan: Plan, member: Member, status: str, message: str | None, epochs: int,
