@@ -177,3 +177,22 @@ def test_torch_takes_half_the_cores_unless_omp_num_threads_says(monkeypatch):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_run_in_this_process_freezes_nothing_out_of_the_collector(tmp_path):
+    import gc
+
+    from conftest import run_main
+
+    assert gc.get_freeze_count() == 0
+    done = run_main("linear_regression", "--fast", "--study.member", "concise",
+                    logdir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert gc.get_freeze_count() == 0
+    # run.py's own process asks for it (main(freeze=True)): what lives on is set aside.
+    try:
+        cli.plans_for(["linear_regression"], ["--logdir", str(tmp_path / "planned")],
+                      freeze=True)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
