@@ -217,7 +217,7 @@ def parse(parser: LightningArgumentParser, layers: list[str],
     try:
         return parser.parse_args(layers, namespace=None if start is None else start.clone())
     except ArgumentError as error:
-        raise ConfigError(short_message(str(error), parser)) from None
+        raise ConfigError(short_message(error, parser)) from None
 
 
 def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
