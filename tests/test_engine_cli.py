@@ -129,11 +129,18 @@ def test_error_types_read_as_words(expected, readable):
     assert errors.readable_type(expected) == readable
 
 
-def test_a_constructors_own_reason_is_picked_out_of_jsonargparses_report():
-    report = ("Problem with given class_path 'modules.MLP':\n"
-              "  - 'NoneType' object is not callable\n  - dropout must be in [0, 1), got 1.0\n")
-    assert errors.constructor_message(report) == "dropout must be in [0, 1), got 1.0"
-    assert errors.constructor_message("one line\nand more") == "one line"
+def test_a_constructors_own_reason_is_what_jsonargparses_report_was_raised_from():
+    from jsonargparse import Namespace
+
+    experiment = registry.load("mlp")
+    parser = config.build_parser(experiment)
+    with config.allowed_imports():
+        parsed = parser.parse_args(["--study.seeds", "0"])
+        with pytest.raises(ValueError) as failed:  # jsonargparse's report: the Union's
+            parser.instantiate_classes(Namespace(study=parsed.study))
+    assert "Does not validate against any of the Union subtypes" in str(failed.value)
+    assert errors.constructor_message(failed.value) == "--study.seeds must be >= 1, got 0"
+    assert errors.constructor_message(ValueError("one line\nand more")) == "one line"
 
 
 def test_write_atomically_replaces_whole_and_leaves_nothing_when_it_fails(tmp_path, monkeypatch):

@@ -249,7 +249,7 @@ def planned(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         study = parser.instantiate_classes(Namespace(study=base.study)).study
         selected = study.selected_members()
     except ValueError as error:
-        raise ConfigError(f"{experiment.name}: {constructor_message(str(error))}") from None
+        raise ConfigError(f"{experiment.name}: {constructor_message(error)}") from None
     result = Plan(experiment, parser, folder, base.overwrite, base, [])
     # The experiment's YAML is parsed once; each member's layers go over a copy of it
     # (a third of the time of parsing them all again, for studies of a hundred members),
@@ -292,7 +292,7 @@ def planned(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             result.notes += [note for note in notes if note not in result.notes]
             result.world_size = max(result.world_size, trainers[settings].world_size)
         except (ValueError, TypeError, MisconfigurationException) as error:
-            message = option_named(constructor_message(str(error)), member.config, options)
+            message = option_named(constructor_message(error), member.config, options)
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
 

@@ -60,21 +60,21 @@ def not_a_subclass(class_path: str, expected: str) -> str:
     return "not a fitlab model (a subclass of modules.FitModule)"
 
 
-def constructor_message(text: str) -> str:
-    """The class's own ValueError out of jsonargparse's report of a failed instantiation."""
-    reasons = re.findall(r"^\s*- (.*)$", text, re.MULTILINE)
-    reasons = [r for r in reasons if "NoneType" not in r]
-    return reasons[0] if reasons else text.strip().splitlines()[0]
-
-
 def causes(error: BaseException) -> list[BaseException]:
     """`error` and what it was raised from, outermost first: jsonargparse wraps the error
-    of the setting that failed (a Union tries each of its members) in one per level."""
+    of the setting that failed (a Union tries each of its members) in one per level,
+    raised from the one below (not errors it merely handled on the way)."""
     chain = []
     while error is not None and error not in chain:
         chain.append(error)
-        error = error.__cause__ or error.__context__
+        error = error.__cause__
     return chain
+
+
+def constructor_message(error: BaseException) -> str:
+    """The class's own error (its ValueError), which jsonargparse's report of a failed
+    instantiation was raised from; its first line."""
+    return str(causes(error)[-1]).strip().splitlines()[0]
 
 
 def first(chain: list[BaseException], kind: type | tuple[type, ...]) -> BaseException | None:
