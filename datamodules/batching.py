@@ -162,8 +162,9 @@ class InMemoryDataModule(L.LightningDataModule):
     `setup()` loads the splits once; on a GPU it moves them to the device once, so no batch
     is copied from the host. Build the Trainer with `use_distributed_sampler=False`.
 
-    `seed` draws the data or the split; the batch order comes from the run's seed, the one
-    torch was seeded with when this module was built (a study's seeds differ in it).
+    `seed` draws the data or the split; the batch order comes from `order_seed`, the run's
+    seed (--seed: a study's seeds differ in it), which Plan.instantiate hands over; 0 for a
+    module built directly.
     Validation has two dataloaders: val, then the training split scored the same way
     (a fixed subset of it as large as val when it is larger).
     """
@@ -183,7 +184,7 @@ class InMemoryDataModule(L.LightningDataModule):
         check_arg("batch_size", batch_size, 1)
         check_arg("num_workers", num_workers, 0)
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
-        self.order_seed = torch.initial_seed()
+        self.order_seed = 0  # the run's seed, set by Plan.instantiate (not an init setting)
         self.splits: dict[str, TensorSplit] = {}
 
     def load_splits(self) -> dict[str, TensorSplit]:

@@ -12,4 +12,5 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 if __name__ == "__main__":  # not when the figure-drawing process starts (engine/drawing.py)
     from experiments.engine.cli import main
 
-    sys.exit(main())
+    # This process ends with the command: what lives on may leave the cycle collector.
+    sys.exit(main(freeze=True))

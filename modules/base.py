@@ -142,8 +142,9 @@ class FitModule(L.LightningModule):
         # Every init argument of the concrete model, as plain values: checkpoints and the
         # HPARAMS tab read them.
         self.save_hyperparameters()
-        # The seed it was built with (Plan.instantiate seeds first); see on_train_batch_start.
-        self.seed = torch.initial_seed()
+        # The run's seed (--seed), handed over by Plan.instantiate, never read from the
+        # process; 0 for a model built directly. See on_train_batch_start.
+        self.seed = 0
         self.test_examples = 0  # set by testing
         # One set per stage: train_running_metrics, train_metrics, ... (MeanMetric's
         # nan_strategy="disable" would also drop the per-batch weights: torchmetrics 1.9.)

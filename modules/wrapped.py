@@ -1,7 +1,7 @@
 """Your own network as a fitlab model: a plain nn.Module trained by fitlab's system.
 
 fitlab's studies need more of a model than its forward: train scored like val, each
-example's loss (so seeds group), torchmetrics per stage, the seed it was built with.
+example's loss (so seeds group), torchmetrics per stage, the run's seed (handed over by the engine).
 FitModule provides all of that around `self.net`; these two classes make your network
 that `net`, named by its class path and built from its own arguments:
 

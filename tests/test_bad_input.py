@@ -61,6 +61,13 @@ def refused(capsys, logdir, *args: str) -> str:
         (["softmax_regression", "--data.batch_size", "0"], "batch_size"),
         (["softmax_regression", "--data.train_size", "-5"], "train_size"),
         (["linear_regression", "--study.member", "nope"], "scratch, concise"),
+        # A Union's first member (the class) links its error: the import that failed.
+        (["linear_regression", "--model.class_path", "modules.Nope"],
+         "--model.class_path modules.Nope: cannot import it (no such module or class)"),
+        # The denial is in a later member's text (list of callbacks first, then one).
+        (["linear_regression", "--trainer.callbacks", "nopkg.X"],
+         "--trainer.callbacks: class_path nopkg.X is not allowed"),
+        (["linear_regression", "--config", "a: [1"], "--config YAML, line 1: expected ','"),
     ],
 )
 def test_out_of_range_and_unknown_values_name_the_key_and_what_it_accepts(

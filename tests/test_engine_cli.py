@@ -129,11 +129,18 @@ def test_error_types_read_as_words(expected, readable):
     assert errors.readable_type(expected) == readable
 
 
-def test_a_constructors_own_reason_is_picked_out_of_jsonargparses_report():
-    report = ("Problem with given class_path 'modules.MLP':\n"
-              "  - 'NoneType' object is not callable\n  - dropout must be in [0, 1), got 1.0\n")
-    assert errors.constructor_message(report) == "dropout must be in [0, 1), got 1.0"
-    assert errors.constructor_message("one line\nand more") == "one line"
+def test_a_constructors_own_reason_is_what_jsonargparses_report_was_raised_from():
+    from jsonargparse import Namespace
+
+    experiment = registry.load("mlp")
+    parser = config.build_parser(experiment)
+    with config.allowed_imports():
+        parsed = parser.parse_args(["--study.seeds", "0"])
+        with pytest.raises(ValueError) as failed:  # jsonargparse's report: the Union's
+            parser.instantiate_classes(Namespace(study=parsed.study))
+    assert "Does not validate against any of the Union subtypes" in str(failed.value)
+    assert errors.constructor_message(failed.value) == "--study.seeds must be >= 1, got 0"
+    assert errors.constructor_message(ValueError("one line\nand more")) == "one line"
 
 
 def test_write_atomically_replaces_whole_and_leaves_nothing_when_it_fails(tmp_path, monkeypatch):
@@ -177,3 +184,22 @@ def test_torch_takes_half_the_cores_unless_omp_num_threads_says(monkeypatch):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_run_in_this_process_freezes_nothing_out_of_the_collector(tmp_path):
+    import gc
+
+    from conftest import run_main
+
+    assert gc.get_freeze_count() == 0
+    done = run_main("linear_regression", "--fast", "--study.member", "concise",
+                    logdir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert gc.get_freeze_count() == 0
+    # run.py's own process asks for it (main(freeze=True)): what lives on is set aside.
+    try:
+        cli.plans_for(["linear_regression"], ["--logdir", str(tmp_path / "planned")],
+                      freeze=True)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

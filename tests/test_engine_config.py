@@ -117,3 +117,23 @@ def test_several_processes_say_what_they_do_to_the_batch():
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp"])
     assert plan.notes == ["note: 2 processes (DDP) each take --data.batch_size 256 a step: "
                           "512 examples in all (give 128 to keep 256)"]
+
+
+def test_planning_leaves_jsonargparse_as_the_process_had_it():
+    from jsonargparse import ArgumentParser, get_loader
+    from jsonargparse._common import get_parsing_setting
+
+    policy = {key: get_parsing_setting(key)
+              for key in ("import_path_verdicts", "import_paths_enforced")}
+    yaml_loader = get_loader("yaml")
+    config.plan(registry.load("linear_regression"), ["--import", "mypkg"])
+    assert {key: get_parsing_setting(key) for key in policy} == policy
+    assert get_loader("yaml") is yaml_loader
+    # Another parser in this process parses as jsonargparse does: PyYAML keeps a repeated
+    # key's last value (fitlab's own parser refuses it: test_bad_input), and it may name a
+    # class outside fitlab's packages.
+    other = ArgumentParser(exit_on_error=False)
+    other.add_argument("--x", type=dict)
+    other.add_argument("--cls", type=type)
+    parsed = other.parse_args(["--x", "{a: 1, a: 2}", "--cls", "collections.OrderedDict"])
+    assert parsed.x == {"a": 2} and parsed.cls.__name__ == "OrderedDict"

@@ -4,6 +4,7 @@ import torch
 
 from datamodules import EpochBatches
 from experiments.engine import config, registry
+from experiments.engine.plan import construct
 
 
 def first_batches_and_weights(*options: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -42,3 +43,14 @@ def test_an_epochs_order_depends_on_seed_and_epoch_apart():
     # With seed + epoch, seed 1's epoch 0 would replay seed 0's epoch 1.
     assert order(1, 0) != order(0, 1)
     assert order(0, 1) == order(0, 1)
+
+
+def test_the_run_seed_is_handed_over_not_read_from_the_process():
+    _, plan = config.plan(registry.load("linear_regression"), [
+        "--study.member", "concise", "--seed", "7"])
+    model, data, _ = plan.instantiate(plan.members[0])
+    torch.manual_seed(12345)  # whatever the process did since: the run's seed stays
+    assert (model.seed, data.order_seed) == (7, 7)
+    # Built directly, under a process seed of its own: the documented default, not 12345.
+    direct = construct(plan.members[0].config.model), construct(plan.members[0].config.data)
+    assert (direct[0].seed, direct[1].order_seed) == (0, 0)

@@ -67,9 +67,10 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*configure_optimizers. returned .None.*")
 
 
-def plans_for(names: list[str], options: list[str], check: bool = True
+def plans_for(names: list[str], options: list[str], check: bool = True, freeze: bool = False
               ) -> list[tuple[Study, Plan]]:
-    """Each experiment's study and plan, every setting checked (exit 2 before any run)."""
+    """Each experiment's study and plan, every setting checked (exit 2 before any run);
+    `freeze`: each plan set aside from the collector once made (set_aside_what_lives_on)."""
     known = registry.names()
     for name in names:
         if name not in known:
@@ -77,7 +78,8 @@ def plans_for(names: list[str], options: list[str], check: bool = True
     plans = []
     for name in names or known:
         plans.append(config.plan(registry.load(name), options))
-        set_aside_what_lives_on()
+        if freeze:
+            set_aside_what_lives_on()
     for _, plan in plans if check else []:
         runner.check_folders(plan)
     return plans
@@ -89,7 +91,8 @@ def set_aside_what_lives_on() -> None:
     look at it again. Each full collection, automatic while planning and after each member
     or group (study.py), had looked at everything, ~0.1 s a time: 8 s of a --fast run.
     Garbage goes first. (Figures in a cycle that outlive their study are pickled at once:
-    drawing.py.)"""
+    drawing.py.) Only run.py's own process asks for it (main's `freeze`): a process that
+    calls main and goes on, as the tests do, keeps every object under its collector."""
     gc.collect()
     gc.freeze()
 
@@ -97,10 +100,12 @@ def set_aside_what_lives_on() -> None:
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, freeze: bool = False) -> int:
+    """The command line's work; `freeze`: the process ends with it (run.py), so what lives
+    on is set aside from the cycle collector as it goes (set_aside_what_lives_on)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return run(argv)
+        return run(argv, freeze)
     except BrokenPipeError:  # `run.py --list | head -1`: the reader has all it wanted
         # Python would still flush into the closed pipe at exit, and complain: point
         # stdout at nothing first.
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if {"--list", "-h", "--help"} & set(argv) else SIGPIPE_EXIT
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], freeze: bool = False) -> int:
     """main's work: parse, check, run, report."""
     names, options = split(list(argv))
     if "--list" in options:
@@ -126,7 +131,7 @@ def run(argv: list[str]) -> int:
             rest = [o for o in options if o not in ("-h", "--help")]
             print("\n\n".join(describe(p) for _, p in plans_for(names, rest, check=False)))
             return 0
-        plans = plans_for(names, options)
+        plans = plans_for(names, options, freeze=freeze)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -141,7 +146,8 @@ def run(argv: list[str]) -> int:
         with figures as figures_failed:
             for study, plan in plans:
                 name = plan.experiment.name
-                set_aside_what_lives_on()
+                if freeze:
+                    set_aside_what_lives_on()
                 try:
                     results = study.run(plan)
                 except OSError as error:  # e.g. the disk filled up while writing the summary

@@ -6,6 +6,7 @@ last word). Everything is parsed before anything runs: a bad key or value is a
 ConfigError (exit 2) and nothing is written.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from jsonargparse import (
     set_loader,
     set_parsing_settings,
 )
+from jsonargparse._common import parsing_settings
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -68,7 +70,6 @@ FAST_SEEDS = 2  # at most: enough to exercise the means and standard errors
 # packages the user opts in (`--import PKG`, or `import: [PKG]` in a --config file) may be
 # named; anything else is refused before it is imported (exit 2).
 CLASS_PACKAGES = ["modules", "datamodules", "experiments", "lightning.pytorch.callbacks"]
-opted_in: set[str] = set()  # the user's packages the last parser allowed
 
 
 def imports_of(options: list[str]) -> list[str]:
@@ -144,22 +145,32 @@ def load_yaml(text: str, path: str | None = None):
     raise yaml.YAMLError(f"{where}, line {line}: key {key.value!r} is given twice")
 
 
-def use_fitlab_parsing(imports: list[str] = ()) -> None:
-    """jsonargparse's process-wide settings as fitlab parses: the class-path allowlist
-    (fitlab's packages and `imports`, the user's) and the strict YAML loader. Set when a
-    parser is built, not at import; packages an earlier parser allowed and this one does
-    not are denied again (the settings are the process's)."""
-    global opted_in
-    revoked = opted_in - set(imports)
-    set_parsing_settings(import_path_denylist=["*", *revoked],
+# The strict loader is a parser mode of fitlab's own, which only fitlab's parser uses:
+# registering it leaves jsonargparse's "yaml" mode, and every other parser, as they were.
+PARSER_MODE = "fitlab_yaml"
+set_loader(PARSER_MODE, load_yaml, exceptions=(yaml.YAMLError,))
+
+
+@contextlib.contextmanager
+def allowed_imports(imports: list[str] = ()):
+    """Within: the class paths a setting may name are fitlab's packages and `imports` (the
+    user's), anything else refused before it is imported. jsonargparse 4.53 keeps this
+    policy process-wide only (set_parsing_settings; no parser-level allowlist, no public
+    way to take an entry back), so it is set for the parse and the process's own policy
+    put back after: the one private name used here, its settings dict."""
+    saved = {key: parsing_settings[key]
+             for key in ("import_path_verdicts", "import_paths_enforced")}
+    set_parsing_settings(import_path_denylist=["*"],
                          import_path_allowlist=[*CLASS_PACKAGES, *imports])
-    opted_in = set(imports)
-    set_loader("yaml", load_yaml, exceptions=(yaml.YAMLError,))
+    try:
+        yield
+    finally:
+        parsing_settings.update(saved)
 
 
-def build_parser(experiment: Experiment, imports: list[str] = ()) -> LightningArgumentParser:
-    use_fitlab_parsing(imports)
+def build_parser(experiment: Experiment) -> LightningArgumentParser:
     parser = LightningArgumentParser(
+        parser_mode=PARSER_MODE,
         prog=f"run.py {experiment.name}",
         description=f"{experiment.description} (chapter {experiment.chapter})",
         exit_on_error=False,
@@ -206,13 +217,19 @@ def parse(parser: LightningArgumentParser, layers: list[str],
     try:
         return parser.parse_args(layers, namespace=None if start is None else start.clone())
     except ArgumentError as error:
-        raise ConfigError(short_message(str(error), parser)) from None
+        raise ConfigError(short_message(error, parser)) from None
 
 
 def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
     """Parse `options` for `experiment`: its study, and one resolved config per selected
-    member."""
-    parser = build_parser(experiment, imports_of(options))
+    member, with the class paths settings may name scoped to the parse."""
+    with allowed_imports(imports_of(options)):
+        return planned(experiment, options)
+
+
+def planned(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
+    """plan's work."""
+    parser = build_parser(experiment)
     defaults = ["--config", yaml.safe_dump(experiment.defaults, sort_keys=False)]
     # --print_config prints and exits at the end of a parse: only the last one, so that it
     # shows what --fast runs.
@@ -232,7 +249,7 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
         study = parser.instantiate_classes(Namespace(study=base.study)).study
         selected = study.selected_members()
     except ValueError as error:
-        raise ConfigError(f"{experiment.name}: {constructor_message(str(error))}") from None
+        raise ConfigError(f"{experiment.name}: {constructor_message(error)}") from None
     result = Plan(experiment, parser, folder, base.overwrite, base, [])
     # The experiment's YAML is parsed once; each member's layers go over a copy of it
     # (a third of the time of parsing them all again, for studies of a hundred members),
@@ -275,7 +292,7 @@ def plan(experiment: Experiment, options: list[str]) -> tuple[Study, Plan]:
             result.notes += [note for note in notes if note not in result.notes]
             result.world_size = max(result.world_size, trainers[settings].world_size)
         except (ValueError, TypeError, MisconfigurationException) as error:
-            message = option_named(constructor_message(str(error)), member.config, options)
+            message = option_named(constructor_message(error), member.config, options)
             raise ConfigError(f"{experiment.name}/{member.base_name}: {message}") from None
     return study, result
 

@@ -10,6 +10,8 @@ import inspect
 import re
 
 import lightning as L
+import yaml
+from jsonargparse import ArgumentError
 from torch import nn
 
 
@@ -58,24 +60,45 @@ def not_a_subclass(class_path: str, expected: str) -> str:
     return "not a fitlab model (a subclass of modules.FitModule)"
 
 
-def constructor_message(text: str) -> str:
-    """The class's own ValueError out of jsonargparse's report of a failed instantiation."""
-    reasons = re.findall(r"^\s*- (.*)$", text, re.MULTILINE)
-    reasons = [r for r in reasons if "NoneType" not in r]
-    return reasons[0] if reasons else text.strip().splitlines()[0]
+def causes(error: BaseException) -> list[BaseException]:
+    """`error` and what it was raised from, outermost first: jsonargparse wraps the error
+    of the setting that failed (a Union tries each of its members) in one per level,
+    raised from the one below (not errors it merely handled on the way)."""
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__
+    return chain
 
 
-def short_message(text: str, parser) -> str:
-    """One line from a jsonargparse error text."""
+def constructor_message(error: BaseException) -> str:
+    """The class's own error (its ValueError), which jsonargparse's report of a failed
+    instantiation was raised from; its first line."""
+    return str(causes(error)[-1]).strip().splitlines()[0]
+
+
+def first(chain: list[BaseException], kind: type | tuple[type, ...]) -> BaseException | None:
+    return next((error for error in chain if isinstance(error, kind)), None)
+
+
+def short_message(error: ArgumentError, parser) -> str:
+    """One line from a failed parse. jsonargparse 4.53 raises plain ValueErrors and
+    TypeErrors with English text, one per level, each raised from the next; a Union (a
+    class or None, a list or one callback) links only its first member's error, the
+    others' survive as text. So the errors raised from say what could not be loaded
+    (fitlab's own YAML error) or imported (ImportError) and, innermost, the first
+    member's own reason; the keys (`Parser key`), argparse's unknown arguments, a denied
+    import, a key a class does not take and a class of the wrong kind are read from the
+    report's text, which holds every member's."""
+    text, chain = str(error), causes(error)
     if unknown := re.search(r"unrecognized arguments: (--[\w.]+)", text):
         option = unknown[1]
         known = {f"--{key}" for key in parser.get_defaults().keys()}
         known |= {"--list", "--help", "--print_config"}  # flags that are no settings
         return f"unknown option {option}{suggest(option, sorted(known))}"
-    if problem := re.search(r"Problems parsing config[^:]*: (.*)", text):
-        return f"--config {problem[1]}"  # config.load_yaml made it one line
-    keys = re.findall(r'Parser key "([^"]+)"', text)
-    option = "--" + ".".join(keys)
+    if loading := first(chain, yaml.YAMLError):
+        return f"--config {loading}"  # config.load_yaml made it one line, naming the file
+    option = "--" + ".".join(re.findall(r'Parser key "([^"]+)"', text))
     if denied := re.search(r"Importing '([\w.]+)' is not allowed", text):
         return (f"{option}: class_path {denied[1]} is not allowed; settings may only name "
                 "classes of fitlab (modules, datamodules, experiments) or Lightning callbacks"
@@ -84,18 +107,19 @@ def short_message(text: str, parser) -> str:
                           text):
         path = (wrong[1] or re.findall(r"Given value: ([\w.]+)$", text, re.MULTILINE)[0]).strip()
         return f"{option}.class_path {path}: {not_a_subclass(path, wrong[2])}"
+    class_path = re.search(r"class_path '([\w.]+)'", text)
     if bad_key := re.search(r"Option '(\w+)' is not accepted", text):
-        class_path = re.search(r"class_path '([\w.]+)'", text)
         choices = init_parameters(class_path[1]) if class_path else []
         owner = f" of {class_path[1].rpartition('.')[2]}" if class_path else ""
         return f"unknown option {option}.{bad_key[1]}: not a setting{owner}" + suggest(
             bad_key[1], choices
         )
-    if expected := re.search(r"Expected a (.+?)(?:\. Got value: (.*)|$)", text, re.MULTILINE):
+    if class_path and first(chain, (ImportError, AttributeError)):
+        return f"{option}.class_path {class_path[1]}: cannot import it (no such module or class)"
+    reason = str(chain[-1])  # the first Union member's own
+    if expected := re.match(r"Expected a (.+?)(?:\. Got value: (.*)|$)", reason, re.MULTILINE):
         given = expected[2] or re.search(r"Given value: (.*)", text)[1]
         return f"{option}: expected {readable_type(expected[1])}, got {given.strip()!r}"
-    if "import" in text and (path := re.search(r"class_path '([\w.]+)'", text)):
-        return f"{option}: cannot import {path[1]}"
     return text.strip().splitlines()[0]
 
 

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from jsonargparse import ArgumentParser, Namespace
 
+from datamodules import InMemoryDataModule
 from experiments.engine.registry import Experiment
+from modules import FitModule
 
 # Keys that say how to run, not what a member is; left out of its config.yaml.
 RUN_KEYS = ("config", "logdir", "overwrite", "rerun", "study", "__path__")
@@ -102,8 +104,15 @@ class Plan:
         from their class_path and init_args directly: jsonargparse's instantiation of a
         whole config (the study's too) cost ~10 ms a member, three times the constructors.
         The Trainer's arguments may name classes (callbacks): jsonargparse builds those."""
-        L.seed_everything(member.config.seed, verbose=False)
+        seed = member.config.seed
+        L.seed_everything(seed, verbose=False)  # the initial weights, drawn as torch builds
         model, data = (construct(member.config.get(key)) for key in ("model", "data"))
+        # The run's seed, handed over (not an init setting: --seed is the one place it is
+        # given): the model's dropout draws and the datamodule's batch order follow it.
+        if isinstance(model, FitModule):
+            model.seed = seed
+        if isinstance(data, InMemoryDataModule):
+            data.order_seed = seed
         trainer = self.parser.instantiate_classes(Namespace(trainer=member.config.trainer))
         return model, data, dict(trainer.trainer)
 
