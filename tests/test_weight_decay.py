@@ -167,14 +167,14 @@ def seeds_of(member: str, w_norms: list[float], val_losses: list[float]) -> list
 
 
 def test_adamws_difference_is_explained_only_beyond_two_standard_errors():
-    study = WeightDecay()
+    study = WeightDecay(roles={"ways": ["wd=3", "adamw"]})
     # The case: AdamW 0.0801 ± 0.0061 against the penalty's 0.0904 ± 0.014, the
     # same ‖w‖: paired differences −0.02, +0.01, −0.03, 0.0, −0.01 (mean −0.01, se 0.007).
     penalty = seeds_of("wd=3", [0.36] * 5, [0.09, 0.07, 0.11, 0.08, 0.10])
     within = seeds_of("adamw", [0.36] * 5, [0.07, 0.08, 0.08, 0.08, 0.09])
-    note = study.ways_note(aggregate.merge_seeds(penalty + within))
+    note = study.ways_note(aggregate.merge_seeds(penalty + within), 3)
     assert "within noise" in note and "Adam's steps" not in note
     # AdamW below the penalty by 0.02 ± 0.001 in every draw: apart, and explained.
     apart = seeds_of("adamw", [0.36] * 5, [0.07, 0.049, 0.091, 0.06, 0.081])
-    note = study.ways_note(aggregate.merge_seeds(penalty + apart))
+    note = study.ways_note(aggregate.merge_seeds(penalty + apart), 3)
     assert "Their numbers differ" in note and "Adam's steps" in note

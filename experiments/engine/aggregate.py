@@ -76,6 +76,12 @@ def paired_difference(a: dict[str, float], b: dict[str, float]) -> tuple[float, 
     return mean_se([a[seed] - b[seed] for seed in a if seed in b])
 
 
+def paired(a: dict, b: dict, value: Callable[[dict], float]) -> tuple[float, float]:
+    """Mean and standard error of value(a) − value(b) over the seeds two merged results
+    both have, paired by seed (the one pairing rule: by the seed's name, never by position)."""
+    return paired_difference(per_seed(a, value), per_seed(b, value))
+
+
 def paired_apart(a: dict[str, float], b: dict[str, float]) -> bool:
     """`apart` for seeds that pair: the mean difference beyond two of its standard errors."""
     return beyond_noise(*paired_difference(a, b))

@@ -27,9 +27,11 @@ def closed_form(member: Member) -> bool:
 
 
 def loss_unit(member: Member) -> str:
+    """What the member's loss measures: what its model class declares (`loss_unit`), else
+    its `loss` setting's, else cross-entropy."""
     model = member.config.model
-    if model.class_path.endswith("Perceptron"):
-        return "perceptron criterion"
+    if declared := getattr(class_of(model), "loss_unit", None):
+        return declared
     if closed_form(member):  # least squares: ½·MSE
         return LOSS_UNITS["l2"]
     loss = getattr(model.init_args, "loss", None)
@@ -99,13 +101,17 @@ def curves_figure(members: list[Member]) -> Figure | None:
 
 
 def band(ax, x: list[float], mean: list[float], se: list[float], style: str, color: str,
-         label: str) -> None:
+         label: str, log: bool = False) -> None:
     """A mean over seeds against x, with a ± one standard error band (none where a point
-    has one seed: NaN)."""
+    has one seed: NaN or None). On a `log` axis the band's lower edge stops at a tenth of
+    the mean, where mean − se would reach zero or below."""
     ax.plot(x, mean, style, color=color, label=label, markersize=4)
-    error = [0.0 if math.isnan(e) else e for e in se]
-    ax.fill_between(x, [m - e for m, e in zip(mean, error, strict=True)],
-                    [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
+    error = [0.0 if e is None or math.isnan(e) else e for e in se]
+    low = [m - e for m, e in zip(mean, error, strict=True)]
+    if log:
+        low = [max(lo, m / 10) for lo, m in zip(low, mean, strict=True)]
+    ax.fill_between(x, low, [m + e for m, e in zip(mean, error, strict=True)], color=color,
+                    alpha=0.2)
 
 
 def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch.Tensor:

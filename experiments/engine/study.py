@@ -77,6 +77,7 @@ class Study:
         vectorize: bool = True,
         member: str | None = None,
         report_only: bool = False,
+        roles: dict[str, list[str]] | None = None,
     ):
         """
         Args:
@@ -90,6 +91,9 @@ class Study:
                 vectorised run (engine/groups.py); false trains them one by one.
             member: run only this member (a name or an index), e.g. one task of a job array.
             report_only: run nothing; build the summary from the members already finished.
+            roles: role -> the members that play it, e.g. {"book_gap": ["wd=0", "wd=3"]}:
+                how a takeaway or a figure names the members it speaks of (the roles a
+                study needs are its `needed_roles`); checked when the plan is made.
         """
         if seeds < 1:
             raise ValueError(f"--study.seeds must be >= 1, got {seeds}")
@@ -97,6 +101,32 @@ class Study:
         self.seeds, self.seed_data, self.final = seeds, seed_data, final
         self.vectorize = vectorize
         self.member, self.report_only = member, report_only
+        self.roles = roles or {}
+
+    # The roles a study's sentences and figures need, each with how many members play it.
+    needed_roles: dict[str, int] = {}
+
+    def named_members(self) -> dict[str, list[str]]:
+        """Each setting that names members (`roles.book_gap`, a subclass's `compared`) ->
+        the names it gives: checked against the members when the plan is made."""
+        return {f"roles.{role}": names for role, names in self.roles.items()}
+
+    def check_named_members(self, members: dict[str, dict]) -> None:
+        """A renamed or missing member, or a role the study needs and the YAML does not
+        declare, is a setting the study cannot use (ValueError, exit 2 naming it), not a
+        sentence that silently says nothing."""
+        for role, count in self.needed_roles.items():
+            if len(self.roles.get(role, [])) != count:
+                raise ValueError(f"--study.roles.{role}: {type(self).__name__} needs {count} "
+                                 f"members in this role, got {self.roles.get(role, [])}")
+        for setting, names in self.named_members().items():
+            if unknown := [name for name in names if name not in members]:
+                raise ValueError(f"--study.{setting}: {', '.join(unknown)} is not a member; "
+                                 f"the members are {', '.join(members)}")
+
+    def role(self, role: str) -> list[str]:
+        """The members that play `role` (the YAML's `study.roles`), checked at plan time."""
+        return self.roles[role]
 
     def all_members(self) -> dict[str, dict[str, Any]]:
         """Every member's overrides by name, declared ones first, then the grid's."""
@@ -125,8 +155,10 @@ class Study:
         return name in (self.members if self.final is None else self.final)
 
     def selected_members(self) -> dict[str, dict[str, Any]]:
-        """The members this invocation runs: all of them, or the one `member` names."""
+        """The members this invocation runs: all of them, or the one `member` names
+        (where every member the settings name exists)."""
         members = self.all_members()
+        self.check_named_members(members)
         if self.member is None:
             return members
         if self.report_only:  # a summary of one member would only look like one

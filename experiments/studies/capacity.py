@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from datamodules import FashionMNISTDataModule
 from experiments.engine import aggregate, report
 from experiments.engine.aggregate import completed
-from experiments.engine.figures import curves_figure
+from experiments.engine.figures import band, curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
 from experiments.engine.study import Study, sweep
@@ -88,13 +88,6 @@ def steps(member: Member, epochs: int | None = None) -> int:
 
 
 
-def paired(a: dict, b: dict, value) -> tuple[float, float]:
-    """Mean and standard error of value(a) − value(b) over the seeds both merged results
-    have: paired, as a seed is the same training draw and validation split in every
-    member."""
-    return aggregate.paired_difference(aggregate.per_seed(a, value), aggregate.per_seed(b, value))
-
-
 def val_loss(metrics: dict) -> float:
     return metrics["val/loss"]
 
@@ -150,7 +143,7 @@ class Capacity(Study):
             best = min(widths, key=lambda m: merged[m.name]["metrics"]["val/loss"])
             for member in widths:
                 if member is not best and "verdict by width" in columns.get(member.name, {}):
-                    change, se = paired(merged[member.name], merged[best.name], val_acc)
+                    change, se = aggregate.paired(merged[member.name], merged[best.name], val_acc)
                     columns[member.name]["verdict by width"] += "; val/acc " + direction(
                         change, se, "above", "below", "within noise of") + " the best width's" \
                         + one_seed(se)
@@ -166,8 +159,8 @@ class Capacity(Study):
     def width_result(best: Member, widest: Member, merged: dict) -> dict:
         """The width curve's result for summary.json: the width where val/loss is lowest,
         and how far above it the widest's val/loss and val/acc are (paired by seed)."""
-        rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
-        acc, acc_se = paired(merged[widest.name], merged[best.name], val_acc)
+        rise, rise_se = aggregate.paired(merged[widest.name], merged[best.name], val_loss)
+        acc, acc_se = aggregate.paired(merged[widest.name], merged[best.name], val_acc)
         return dict(zip(HEADLINE, (width(best), rise, rise_se, acc, acc_se), strict=True))
 
     def headline(self, plan: Plan, results: list[dict]) -> Headline:
@@ -208,7 +201,8 @@ class Capacity(Study):
         if len(sizes) >= 2:
             gaps = {m.name: aggregate.per_seed(merged[m.name], gap) for m in sizes}
             shown_gaps = ", ".join(
-                f"{pm(*aggregate.mean_se(list(gaps[m.name].values())))} ({train_size(m)})"
+                f"{report.pm(*aggregate.mean_se(list(gaps[m.name].values())), 3, 3, 'f')} "
+                f"({train_size(m)})"
                 for m in sizes)
             shrink, shrink_se = aggregate.paired_difference(gaps[sizes[0].name],
                                                             gaps[sizes[-1].name])
@@ -232,16 +226,16 @@ class Capacity(Study):
         start = f"On {images(narrowest)}, validation loss "
         if best is widest:
             return (start + f"is lowest at the widest, {width(widest)} hidden units "
-                    f"({shown(done[best.name], 'val/loss')}): no rise past a minimum"
+                    f"({report.shown(done[best.name], 'val/loss')}): no rise past a minimum"
                     f"{self.accuracy_clause(narrowest, best, merged, done)}.")
         if best is not narrowest:
-            start += (f"is {shown(done[narrowest.name], 'val/loss')} at width "
+            start += (f"is {report.shown(done[narrowest.name], 'val/loss')} at width "
                       f"{width(narrowest)} and lowest at {width(best)} "
-                      f"({shown(done[best.name], 'val/loss')})")
+                      f"({report.shown(done[best.name], 'val/loss')})")
         else:
             start += (f"is lowest at the narrowest, {width(best)} hidden units "
-                      f"({shown(done[best.name], 'val/loss')})")
-        rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
+                      f"({report.shown(done[best.name], 'val/loss')})")
+        rise, rise_se = aggregate.paired(merged[widest.name], merged[best.name], val_loss)
         above = f"{rise / done[best.name]['val/loss']:+.0%} against the minimum"
         if rise_se != rise_se:  # one seed: no error bar to judge the rise by
             above += " (1 seed)"
@@ -255,17 +249,17 @@ class Capacity(Study):
         wrong_too = ", the wrong ones too" if noise and done[widest.name]["train/acc"] >= 0.98 \
             else ""
         return (f"{start}: the widest, {width(widest)}, fits its training labels{wrong_too} "
-                f"(train/acc {shown(done[widest.name], 'train/acc')}) and its val/loss is "
-                f"{shown(done[widest.name], 'val/loss')}, {above}"
+                f"(train/acc {report.shown(done[widest.name], 'train/acc')}) and its val/loss is "
+                f"{report.shown(done[widest.name], 'val/loss')}, {above}"
                 f"{self.accuracy_clause(widest, best, merged, done)}.")
 
     def accuracy_clause(self, widest: Member, best: Member, merged: dict, done: dict
                         ) -> str:
         """What the widest's val/acc does against the loss-optimal width's: cross-entropy
         also counts how sure a wrong answer is, so the two can part."""
-        change, se = paired(merged[widest.name], merged[best.name], val_acc)
-        both = (f"{shown(done[widest.name], 'val/acc')} at {width(widest)} against "
-                f"{shown(done[best.name], 'val/acc')} at {width(best)}; paired "
+        change, se = aggregate.paired(merged[widest.name], merged[best.name], val_acc)
+        both = (f"{report.shown(done[widest.name], 'val/acc')} at {width(widest)} against "
+                f"{report.shown(done[best.name], 'val/acc')} at {width(best)}; paired "
                 f"{change:+.3f} ± {se:.2g}")
         if se != se:
             return f"; its val/acc is {both} (1 seed)"
@@ -333,9 +327,9 @@ class Capacity(Study):
         if not low < top < len(widths) - 1:
             return []
         peak, widest = widths[top], widths[-1]
-        fall, se = paired(merged[peak.name], merged[widest.name], val_loss)
+        fall, se = aggregate.paired(merged[peak.name], merged[widest.name], val_loss)
         where = (f"val/loss is highest at {width(peak)} hidden units "
-                 f"({shown(merged[peak.name]['metrics'], 'val/loss')})")
+                 f"({report.shown(merged[peak.name]['metrics'], 'val/loss')})")
         if aggregate.beyond_noise(fall, se):
             return [f"Past the minimum, {where} and lower at the widest by {fall:.3g} ± "
                     f"{se:.2g} (paired over seeds). That is {len(widths)} widths at one "
@@ -365,7 +359,7 @@ class Capacity(Study):
         widths = sorted((m for m in sweep(plan, *WIDTH) if m.name in done), key=width)
         if len(widths) >= 2:
             best = min(widths, key=lambda m: done[m.name]["val/loss"])
-            change, se = paired(merged[widths[-1].name], merged[best.name], val_acc)
+            change, se = aggregate.paired(merged[widths[-1].name], merged[best.name], val_acc)
             accuracy = direction(change, se, "higher than", "lower than", "within noise of")
             caption = (f"Model capacity: final train and validation loss (log; val/loss alone "
                        "on a linear scale in the middle, its minimum starred) and accuracy "
@@ -399,16 +393,6 @@ def budget(sizes: list[Member], merged: dict) -> str:
     return f"trained for unequal numbers of SGD steps: {listed}"
 
 
-def pm(mean: float, se: float) -> str:
-    return f"{mean:.3f}" + (f" ± {se:.3f}" if se == se else "")
-
-
-def shown(metrics: dict, key: str) -> str:
-    """`0.412 ± 0.008`: a merged metric with its standard error over seeds, if it has one."""
-    error = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.3g}" + (f" ± {error:.2g}" if error is not None else "")
-
-
 def against(members: list[Member], x_of, label: str, done: dict[str, dict],
             val_alone: bool = False) -> Figure:
     """Loss (left, log) and accuracy (right) of train and val against x_of(member): the
@@ -422,12 +406,9 @@ def against(members: list[Member], x_of, label: str, done: dict[str, dict],
         stages = (("val", "C1"),) if panel == "val" else (("train", "C0"), ("val", "C1"))
         for stage, color in stages:
             key = f"{stage}/{metric}"
-            mean = [done[m.name][key] for m in members]
-            error = [done[m.name].get(f"{key}_se", 0.0) for m in members]
-            ax.plot(x, mean, "o-", color=color, label=stage)
-            ax.fill_between(x, [max(v - e, v / 10) for v, e in zip(mean, error, strict=True)],
-                            [v + e for v, e in zip(mean, error, strict=True)],
-                            color=color, alpha=0.25)
+            band(ax, x, [done[m.name][key] for m in members],
+                 [done[m.name].get(f"{key}_se") for m in members], "o-", color, stage,
+                 log=panel == "loss")
         if panel == "val":
             lowest = min(range(len(x)), key=lambda i: done[members[i].name]["val/loss"])
             minimum = done[members[lowest].name]["val/loss"]

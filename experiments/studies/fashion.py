@@ -75,11 +75,10 @@ class FashionStudy(Study):
                 difference called only beyond its noise over seeds (aggregate's rule).
         """
         super().__init__(**kwargs)
-        members = self.all_members()
-        if unknown := [name for name in compared or [] if name not in members]:
-            raise ValueError(f"--study.compared: {', '.join(unknown)} is not a member; the "
-                             f"members are {', '.join(members)}")
         self.compared = compared or []
+
+    def named_members(self) -> dict[str, list[str]]:
+        return {**super().named_members(), "compared": self.compared}
 
     def takeaway(self, plan: Plan, results: list[dict]) -> str:
         sentences = [beside_the_books(plan, results), comparisons(results, self.compared)]

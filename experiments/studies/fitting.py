@@ -5,6 +5,7 @@ import math
 import statistics
 
 from experiments.engine import aggregate
+from experiments.engine.plan import SEED_SEPARATOR
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 DEGREE_AXIS = "degree of the polynomial (features x⁰ … xᵈ)"  # an x axis's words
@@ -53,7 +54,7 @@ def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -
 
 def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
     """seed run name's seed part -> (train/loss, val/loss), of the completed seeds."""
-    return {run["member"].partition(",seed=")[2]: (run["metrics"]["train/loss"],
+    return {run["member"].partition(SEED_SEPARATOR)[2]: (run["metrics"]["train/loss"],
                                                    run["metrics"]["val/loss"])
             for run in result.get("runs", [result])
             if run["status"] == "completed" and "val/loss" in run["metrics"]

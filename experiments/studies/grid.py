@@ -17,7 +17,7 @@ from experiments.engine.aggregate import completed
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 from experiments.studies import fitting
-from experiments.studies.capacity import against, shown
+from experiments.studies.capacity import against
 
 
 class GridStudy(Study):
@@ -48,7 +48,7 @@ class GridStudy(Study):
         best = min(done, key=lambda name: done[name]["val/loss"])
         verdicts = self.columns(plan, results)
         judged = "; ".join(f"{name} {column['verdict']}" for name, column in verdicts.items())
-        return (f"val/loss is lowest at {best} ({shown(done[best], 'val/loss')}). "
+        return (f"val/loss is lowest at {best} ({report.shown(done[best], 'val/loss')}). "
                 f"Verdicts: {judged}.")
 
     def notes(self, plan: Plan, results: list[dict]) -> str:

@@ -37,7 +37,8 @@ def ordered(results: list[dict], key: str) -> str:
 def intercept_errors(results: list[dict]) -> tuple[list[dict], str]:
     """The members with an intercept error, and `l2 1.4 ± 0.09, l1 …` of them."""
     known = [r for r in results if "b_err" in r["metrics"]]
-    return known, ", ".join(f"{r['member']} {shown(r['metrics'], 'b_err')}" for r in known)
+    return known, ", ".join(f"{r['member']} {report.shown(r['metrics'], 'b_err', 2, 1)}"
+                            for r in known)
 
 
 class LossFunctions(RegressionStudy):
@@ -76,11 +77,6 @@ class LossFunctions(RegressionStudy):
                        "(dashed); right, the same less the truth, near the clean points")
             figures.insert(0, report.Figure("fits", caption, fits_figure(data, fits)))
         return figures
-
-
-def shown(metrics: dict, key: str) -> str:
-    error = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.2g}" + (f" ± {error:.1g}" if error is not None else "")
 
 
 def loss_panels() -> Figure:

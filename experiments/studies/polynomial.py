@@ -17,6 +17,7 @@ from experiments.engine.aggregate import completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import shown
 from experiments.engine.study import sweep
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
@@ -79,11 +80,6 @@ def overfit_ratio(result: dict) -> float:
 def verdict_phrase(verdict: str) -> str:
     """`overfitting`, or `a good fit`: what follows "is" in a sentence."""
     return f"a {verdict}" if verdict.startswith("good fit") else verdict
-
-
-def pm(metrics: dict, key: str) -> str:
-    se = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.3g}" + (f" ± {se:.2g}" if se is not None else "")
 
 
 class Polynomial(RegressionStudy):
@@ -163,22 +159,22 @@ class Polynomial(RegressionStudy):
         text = (
             f"Fitted to convergence on {n} examples ({done['normal']['seeds']} fresh "
             f"training sets), degree 1 is {verdict_phrase(judged['underfit'])} (train/loss "
-            f"{pm(under, 'train/loss')}), degree 3 {verdict_phrase(judged['normal'])} (val/loss "
-            f"{pm(normal, 'val/loss')} at the noise floor {noise_floor(plan):.3g}; weights "
+            f"{shown(under, 'train/loss')}), degree 3 {verdict_phrase(judged['normal'])} (val/loss "
+            f"{shown(normal, 'val/loss')} at the noise floor {noise_floor(plan):.3g}; weights "
             f"[{', '.join(f'{w:.3g}' for w in mean_weights(done['normal']))}] on average "
             f"against [5, 1.2, -3.4, 5.6], the worst seed's off by "
             f"{max(seed_values(done['normal'], 'w_err')):.3g}) and degree 19 is "
             f"{verdict_phrase(judged['overfit'])}: train/loss "
-            f"{pm(over, 'train/loss')}, test/loss {pm(over, 'test/loss')}, "
+            f"{shown(over, 'train/loss')}, test/loss {shown(over, 'test/loss')}, "
             f"{over['test/loss'] / over['train/loss']:.3g}× train on average (val/train "
             f"{overfit_ratio(done['overfit']):.3g}× as a geometric mean).")
         if {"book_overfit", "book_overfit_converged"} <= done.keys():
             book, converged = (done[m] for m in ("book_overfit", "book_overfit_converged"))
             text += (f" The book's degree-19 fit after {book['epochs']} epochs of SGD is "
                      f"{verdict_phrase(judged['book_overfit'])} (train/loss "
-                     f"{pm(book['metrics'], 'train/loss')}, val/loss "
-                     f"{pm(book['metrics'], 'val/loss')}); trained to convergence on the same "
-                     f"examples it reaches train/loss {pm(converged['metrics'], 'train/loss')}"
+                     f"{shown(book['metrics'], 'train/loss')}, val/loss "
+                     f"{shown(book['metrics'], 'val/loss')}); trained to convergence on the same "
+                     f"examples it reaches train/loss {shown(converged['metrics'], 'train/loss')}"
                      f" and is {verdict_phrase(judged['book_overfit_converged'])}.")
         return text
 
@@ -220,8 +216,8 @@ class Polynomial(RegressionStudy):
 
     def underfit_note(self, done: dict[str, dict]) -> list[str]:
         """Why a line's val/loss is below its train/loss here."""
-        lines = [f"{name}'s val/loss {pm(done[name]['metrics'], 'val/loss')} is below its "
-                 f"train/loss {pm(done[name]['metrics'], 'train/loss')}"
+        lines = [f"{name}'s val/loss {shown(done[name]['metrics'], 'val/loss')} is below its "
+                 f"train/loss {shown(done[name]['metrics'], 'train/loss')}"
                  for name in ("book_underfit", "underfit") if name in done
                  and done[name]["metrics"]["val/loss"] < done[name]["metrics"]["train/loss"]]
         if not lines:
