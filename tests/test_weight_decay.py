@@ -10,7 +10,7 @@ import torch
 from conftest import run_main
 
 from datamodules import HighDimensionalData
-from experiments.engine import aggregate, config, registry
+from experiments.engine import aggregate, cli, config, registry
 from experiments.engine.aggregate import mean_se
 from experiments.engine.plan import seed_of
 from experiments.studies.weight_decay import WeightDecay, initial_weights, unseen_part
@@ -178,3 +178,22 @@ def test_adamws_difference_is_explained_only_beyond_two_standard_errors():
     apart = seeds_of("adamw", [0.36] * 5, [0.07, 0.049, 0.091, 0.06, 0.081])
     note = study.ways_note(aggregate.merge_seeds(penalty + apart), 3)
     assert "Their numbers differ" in note and "Adam's steps" in note
+
+
+def test_a_member_renamed_in_the_sweeps_but_not_in_the_roles_is_refused_by_name(tmp_path,
+                                                                                 capsys):
+    # The book's sweep renamed (sgd,wd=0 ...): the roles still name wd=0 and wd=3, so the
+    # plan is refused, naming them, before anything runs (not a takeaway that says nothing).
+    sweeps = registry.load("weight_decay").defaults["study"]["init_args"]["sweeps"]
+    sweeps = [{**sweeps[0], "prefix": "sgd,"}, *sweeps[1:]]
+    code = cli.main(["weight_decay", "--study.sweeps", json.dumps(sweeps),
+                     "--logdir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--study.roles.book_gap: wd=0, wd=3 is not a member" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweeps_role_is_one_the_study_draws():
+    with pytest.raises(ValueError, match="role 'books' is unknown or repeated"):
+        WeightDecay(sweeps=[{"prefix": "", "lambdas": [0], "role": "books"}])
