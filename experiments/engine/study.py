@@ -31,6 +31,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from experiments.engine import aggregate, member_lock, report, runner
+from experiments.engine.aggregate import Result, RunResult
 from experiments.engine.figures import curves_figure
 from experiments.engine.groups import grouped, run_group
 from experiments.engine.headline import (
@@ -171,7 +172,7 @@ class Study:
                              f"or an index from 0 to {len(names) - 1}")
         return {name: members[name]}
 
-    def run(self, plan: Plan) -> list[dict]:
+    def run(self, plan: Plan) -> list[RunResult]:
         """Run the selected members one by one (skipping finished ones), then report.
 
         One `member` leaves the summary to a later `report_only` run: the tasks of a job
@@ -195,7 +196,7 @@ class Study:
                   "once every member has finished, --study.report_only true writes the summary")
         return results
 
-    def run_members(self, plan: Plan, members: list[Member]) -> list[dict]:
+    def run_members(self, plan: Plan, members: list[Member]) -> list[RunResult]:
         """Run the members that have not finished, same-shaped ones together (unless
         `vectorize` is false); the results in the members' order. A member another process
         is training (member_lock.py) is left to it and waited for at the end, then reused
@@ -261,19 +262,19 @@ class Study:
         """The study's own final numbers of a trained member, for its metrics.json."""
         return {}
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """Members decided by the results of the planned ones (e.g. a final fit of the
         candidate they chose), run after them and reported with them. Like the other
         hooks, it sees one merged result and one member (seed 0's) per member."""
         return []
 
-    def later_runs(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_runs(self, plan: Plan, results: list[RunResult]) -> list[Member]:
         """The later members' runs, one per seed."""
         later = self.later_members(*merged(plan, results))
         return [run for m in later
                 for run in plan.seeded(m, self.seeds_of(m.name), self.seed_data)]
 
-    def report_finished(self, plan: Plan) -> list[dict]:
+    def report_finished(self, plan: Plan) -> list[RunResult]:
         """The summary of the members that have finished, listing the ones still missing."""
         finished = {m.name: None if changed_settings(m) else read_metrics(m)
                     for m in plan.members}
@@ -298,7 +299,7 @@ class Study:
         self.summarize(plan, results, notes)
         return results
 
-    def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
+    def summarize(self, plan: Plan, results: list[RunResult], notes: str = "") -> None:
         """summary.json, summary.md and the figures, with what the subclass adds."""
         # The hooks see one member and one merged result per member (with report_only, the
         # finished ones); the table's columns still come from the whole study.
@@ -316,7 +317,7 @@ class Study:
                                                     f"{found.ours}")
         write_headline(plan.folder, found)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """What runs/index.md says of the study: by default each of the book's members
         (the YAML's `book`) beside the book's number for it, the takeaway's first sentence
         and the verdicts per setup; a study whose result is not a book number (a peak, a
@@ -325,25 +326,25 @@ class Study:
         return Headline(ours, book, first_sentence(self.takeaway(plan, results)),
                         count_verdicts(self.columns(plan, results)))
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         """What the study found, in a sentence or two computed from the numbers: the first
         thing summary.md says."""
         return ""
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         """Markdown under the summary's table: how to read it (a rule, a choice)."""
         return ""
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict] | None:
         """summary.md's table rows in place of one per member (summary.json keeps those):
         a study of many selection members (folds) shows what they select among."""
         return None
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         """member -> extra columns of its summary row (e.g. a verdict)."""
         return {}
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The book's `plot` of the members' train and val curves by epoch (a study with
         many members draws the ones that tell its story)."""
         figure = curves_figure([m for m in plan.members if m.folder.exists()])
@@ -351,13 +352,13 @@ class Study:
                    "as d2l's `plot` draws them")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The study's figures; an experiment's Study subclass draws its own. `results`
         line up with `plan.members` (with `report_only`, the finished ones)."""
         return []
 
 
-def merged(plan: Plan, results: list[dict]) -> tuple[Plan, list[dict]]:
+def merged(plan: Plan, results: list[RunResult]) -> tuple[Plan, list[Result]]:
     """The plan with one member per member (its seed 0, named without the seed) and one
     merged result per member (aggregate.merge_seeds)."""
     firsts = {}

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from datamodules import PolynomialRedraws
 from experiments.engine import report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study, sweep
@@ -110,14 +110,14 @@ class BiasVariance(Study):
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         return decomposition(model, data)
 
-    def curve(self, plan: Plan, results: list[dict]) -> list[dict]:
+    def curve(self, plan: Plan, results: list[Result]) -> list[dict]:
         """The completed degrees' rows, by degree: degree, test/loss and the three terms."""
         done = {r["member"]: r["metrics"] for r in results if completed(r)}
         rows = [{"data.degree": m.config.data.init_args.degree, **done[m.name]}
                 for m in sweep(plan, "data.degree", "model.num_inputs") if m.name in done]
         return sorted(rows, key=degree)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         rows = {degree(r): r for r in self.curve(plan, results)}
         top = max(rows, default=0)
         if not {1, 3} <= rows.keys() or top <= 3:
@@ -149,7 +149,7 @@ class BiasVariance(Study):
             f"one {rows[top]['redraw_median']:.3g} (degree 3: {rows[3]['redraw_median']:.3g})."
         )
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         rows = {degree(r): r for r in self.curve(plan, results)}
         if not {2, 3} <= rows.keys():
             return Headline("–")
@@ -165,7 +165,7 @@ class BiasVariance(Study):
             takeaway="too simple a degree is biased, too high a one varies: the expected "
                      "test error is their sum plus the noise")
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict] | None:
         """One row per degree: the decomposition with its standard errors, beside the
         measured test loss, and how that spreads over the fits."""
         keys = [*TERMS, "terms_sum", "test/loss", "redraw_median", "redraw_worst", "cond"]
@@ -175,7 +175,7 @@ class BiasVariance(Study):
                  **{f"{k}_se": row[f"{k}_se"] for k in keys if f"{k}_se" in row}}
                 for row in self.curve(plan, results)] or None
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         rows = self.curve(plan, results)
         if not rows:
             return ""
@@ -214,7 +214,7 @@ class BiasVariance(Study):
             "scored on the test split."
             + numerics)) if text)
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         rows = self.curve(plan, results)
         if len(rows) < 2:
             return []

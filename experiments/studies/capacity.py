@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from datamodules import FashionMNISTDataModule
 from experiments.engine import aggregate, report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, RunResult, completed
 from experiments.engine.figures import band, curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
@@ -59,14 +59,14 @@ def chance_bound(member: Member) -> float:
     return chance + FAILED_WITHIN_SE * math.sqrt(chance * (1 - chance) / train_size(member))
 
 
-def failed_to_train(run: dict, member: Member) -> bool:
+def failed_to_train(run: RunResult, member: Member) -> bool:
     accuracy = run["metrics"].get("train/acc")
     return (run["status"] == "completed" and accuracy is not None
             and accuracy <= chance_bound(member))
 
 
-def split_failed(plan: Plan, results: list[dict]
-                 ) -> tuple[list[dict], dict[str, list[tuple[str, float, float]]]]:
+def split_failed(plan: Plan, results: list[RunResult]
+                 ) -> tuple[list[RunResult], dict[str, list[tuple[str, float, float]]]]:
     """The seeds' results without those that failed to train, and the failed ones as
     member -> [(seed, train/acc, the chance bound it fell under)]."""
     members = {m.name: m for m in plan.members}
@@ -121,11 +121,11 @@ class Capacity(Study):
     # member -> [(seed, train/acc, chance bound)] of its seeds that failed to train
     failures: dict[str, list[tuple[str, float, float]]] = {}
 
-    def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
+    def summarize(self, plan: Plan, results: list[RunResult], notes: str = "") -> None:
         trained, self.failures = split_failed(plan, results)
         super().summarize(plan, trained, notes)
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         # Each curve is its own group: a width is judged beside the best width on the same
         # images, a training-set size beside the best size at the same width.
         # Past memorisation every width fits train better than val, so a width overfits
@@ -163,7 +163,7 @@ class Capacity(Study):
         acc, acc_se = aggregate.paired(merged[widest.name], merged[best.name], val_acc)
         return dict(zip(HEADLINE, (width(best), rise, rise_se, acc, acc_se), strict=True))
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """The width curve's result: where val/loss is lowest, and the widest's rise above
         it in val/loss and val/acc (paired by seed), beside how many seeds failed."""
         widest = next((c for c in self.columns(plan, results).values() if HEADLINE[0] in c),
@@ -185,12 +185,12 @@ class Capacity(Study):
                                                     "stays within noise")),
             verdicts=count_verdicts(self.columns(plan, results)))
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict]:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict]:
         hidden = (*UNSHOWN, *HEADLINE)
         return [{k: v for k, v in row.items() if k not in hidden}
                 for row in report.rows(plan, results, self.columns(plan, results))]
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         merged = {r["member"]: r for r in results if "val/loss" in r["metrics"]}
         done = {name: r["metrics"] for name, r in merged.items()}
         parts = []
@@ -271,7 +271,7 @@ class Capacity(Study):
                 "net, and the loss rises because its mistakes are confident, not because "
                 "there are more of them")
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         setup = []
         if widths := sweep(plan, *WIDTH):
             config = widths[0].config
@@ -314,7 +314,7 @@ class Capacity(Study):
                 "the width's capacity. It is left out of its member's means and verdict "
                 "(`failed seeds` counts them, `seeds` the ones averaged); its run folder stays."]
 
-    def peak(self, plan: Plan, results: list[dict]) -> list[str]:
+    def peak(self, plan: Plan, results: list[Result]) -> list[str]:
         """Where val/loss peaks between the minimum and the widest, if it does, and whether
         the widest is below that peak beyond noise. Five widths at one training budget
         cannot show a second descent (double_descent sweeps through its threshold)."""
@@ -338,7 +338,7 @@ class Capacity(Study):
         return [f"Past the minimum, {where}; the widest is within noise of it "
                 f"({fall:+.3g} ± {se:.2g}, paired)."]
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """Seed 0's curves of the width members, one setup: the sizes train for different
         numbers of epochs (the same steps), which an epoch axis would not line up."""
         widths = [m for m in sorted(sweep(plan, *WIDTH), key=width) if m.folder.exists()]
@@ -350,7 +350,7 @@ class Capacity(Study):
                    "val/* on true labels")
         return [report.Figure("curves", caption, figure)]
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         merged = {r["member"]: r for r in results
                   if completed(r) and "val/loss" in r["metrics"]}
         done = {name: r["metrics"] for name, r in merged.items()}

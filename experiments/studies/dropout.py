@@ -15,7 +15,7 @@ import math
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import beyond_noise, difference, mean_se
+from experiments.engine.aggregate import Result, beyond_noise, difference, mean_se
 from experiments.engine.figures import band, curves_figure, read_curves
 from experiments.engine.headline import Headline, beside_the_book, metric
 from experiments.engine.plan import Member, Plan
@@ -44,7 +44,7 @@ def chosen(results: dict[str, dict], names: dict[float, str]) -> float | None:
     return min(losses, key=losses.get) if losses else None
 
 
-def gap(result: dict) -> tuple[float, float]:
+def gap(result: Result) -> tuple[float, float]:
     """val/loss − train/loss over the completed seeds (both scored alike): mean and
     standard error (NaN without any)."""
     runs = [r for r in result.get("runs", [result]) if r["status"] == "completed"]
@@ -94,14 +94,14 @@ class Dropout(FashionStudy):
     def seeds_of(self, name: str) -> int:
         return min(self.book_seeds, self.seeds) if name in self.members else self.seeds
 
-    def choices(self, results: list[dict]) -> tuple[float | None, float | None]:
+    def choices(self, results: list[Result]) -> tuple[float | None, float | None]:
         """(the rate, the λ) that validation chose: lowest mean val/loss in each sweep."""
         by_name = {r["member"]: r for r in results}
         rate = chosen(by_name, {r: rate_name(r) for r in self.rates})
         lam = chosen(by_name, {0.0: rate_name(0), **{lam: wd_name(lam) for lam in self.lambdas}})
         return rate, lam
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """none, l2, dropout and both, each with validation's choice, as final members. A
         choice of 0 leaves out the members it would make copies of `none`."""
         rate, lam = self.choices(results)
@@ -130,7 +130,7 @@ class Dropout(FashionStudy):
 
     # -- what summary.md says -------------------------------------------------------------
 
-    def compared_to_none(self, results: list[dict]) -> dict[str, tuple[float, float]]:
+    def compared_to_none(self, results: list[Result]) -> dict[str, tuple[float, float]]:
         """Each regulariser's test/acc minus none's, paired by seed (same data draw)."""
         by_name = {r["member"]: r for r in results}
         if "test/acc" not in by_name.get("none", {}).get("metrics", {}):
@@ -138,7 +138,7 @@ class Dropout(FashionStudy):
         return {name: difference(by_name[name], by_name["none"], "test/acc")
                 for name in REGULARISERS[1:] if name in by_name}
 
-    def sweep_sentence(self, results: list[dict]) -> str:
+    def sweep_sentence(self, results: list[Result]) -> str:
         rate, lam = self.choices(results)
         if rate is None:
             return ""
@@ -150,7 +150,7 @@ class Dropout(FashionStudy):
                 f"{d:+.3g} ± {se:.2g}: {effect(d, se, higher_is_better=False)}) and λ = "
                 f"{lam:g}.")
 
-    def regulariser_sentence(self, results: list[dict]) -> str:
+    def regulariser_sentence(self, results: list[Result]) -> str:
         effects = self.compared_to_none(results)
         if not effects:
             return ""
@@ -166,13 +166,13 @@ class Dropout(FashionStudy):
         return ("Tested against none (test/acc, paired by seed): " + "; ".join(said) + "."
                 + (f" Among them, {among[0].lower()}{among[1:]}" if among else "") + both)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         sentences = (beside_the_books(plan, results), split_note(plan),
                      comparisons(results, self.compared), self.sweep_sentence(results),
                      self.regulariser_sentence(results))
         return " ".join(s for s in sentences if s)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         ours, book = beside_the_book(plan.experiment.book, results)
         by_name = {r["member"]: r for r in results}
         effects = self.compared_to_none(results)
@@ -190,7 +190,7 @@ class Dropout(FashionStudy):
             takeaway = "the regularisers' final members have no test result yet"
         return Headline(ours, book, takeaway)
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         by_name = {r["member"]: r for r in results}
         effects = self.compared_to_none(results)
         rows = []
@@ -231,14 +231,14 @@ class Dropout(FashionStudy):
 
     # -- figures --------------------------------------------------------------------------
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         book = [m for m in plan.members if m.name in self.members and m.folder.exists()]
         figure = curves_figure(book)
         caption = ("The book's members at the book's settings (seed 0): train (solid) and "
                    "validation (dashed) curves by epoch")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures = []
         by_name = {r["member"]: r for r in results}
         done = {r: by_name[rate_name(r)] for r in self.rates if rate_name(r) in by_name}

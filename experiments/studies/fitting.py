@@ -5,6 +5,7 @@ import math
 import statistics
 
 from experiments.engine import aggregate
+from experiments.engine.aggregate import Result
 from experiments.engine.plan import SEED_SEPARATOR
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
@@ -52,7 +53,7 @@ def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -
     )
 
 
-def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
+def seed_losses(result: Result) -> dict[str, tuple[float, float]]:
     """seed run name's seed part -> (train/loss, val/loss), of the completed seeds."""
     return {run["member"].partition(SEED_SEPARATOR)[2]: (run["metrics"]["train/loss"],
                                                    run["metrics"]["val/loss"])
@@ -61,7 +62,7 @@ def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
             and "train/loss" in run["metrics"]}
 
 
-def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False,
+def verdicts(results: list[Result], floor: float = 0.0, ratios: bool = False,
              rise: bool = False) -> dict[str, str]:
     """member -> underfitting | overfitting | inconclusive | good fit, as verdict_rule
     says, for merged results (one per member, its seeds under `runs`). `ratios` compares

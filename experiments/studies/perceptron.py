@@ -14,7 +14,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
@@ -24,7 +24,7 @@ TRAIN_STYLE = {"marker": "o", "s": 14, "edgecolors": "k", "linewidths": 0.3}
 VAL_STYLE = {"marker": "^", "s": 14, "edgecolors": "none", "alpha": 0.6}
 
 
-def theorem_runs(plan: Plan, results: list[dict]) -> list[dict]:
+def theorem_runs(plan: Plan, results: list[Result]) -> list[dict]:
     """Every seed's own metrics of the margin sweep's completed runs (the perceptron on
     SeparablePoints, differing in the margin alone), each with its member's margin."""
     by_name = {r["member"]: r for r in results}
@@ -65,7 +65,7 @@ class PerceptronStudy(Study):
         bound = getattr(data, "bound", None)
         return {} if bound is None else {"bound": float(bound)}
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         parts = []
         if (m := by_name.get("separable")) and "updates" in m:
@@ -98,7 +98,7 @@ class PerceptronStudy(Study):
                 f"{mean_se(mlp, 'val/acc')}).")
         return " ".join(parts)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         ours = []
         if (m := by_name.get("separable")) and "updates" in m:
@@ -116,7 +116,7 @@ class PerceptronStudy(Study):
             "the perceptron converges within its bound, far inside it, and generalises on "
             "separable points; no line learns XOR"))
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         if not results:
             return ""
         return ("Every seed draws its own dataset (a new line and new points; train and val "
@@ -127,7 +127,7 @@ class PerceptronStudy(Study):
                 "side; the MLP's is cross-entropy). The trainer's cap of epochs is past the "
                 "largest bound, so the theorem says no separable run reaches it.")
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The declared members' curves (the margin sweep is told by `theorem`)."""
         declared = [m for m in plan.members if m.name in self.members and m.folder.exists()]
         figure = curves_figure(declared)
@@ -135,7 +135,7 @@ class PerceptronStudy(Study):
                    + ", ".join(m.name for m in declared) + " (seed 0), as d2l's `plot` draws them")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures = []
         if runs := theorem_runs(plan, results):
             caption = ("The convergence theorem: each run's perceptron updates against its "
@@ -243,7 +243,7 @@ def points_figure(plan: Plan, members: list[Member]) -> Figure:
     return figure
 
 
-def draw_boundary(ax, plan: Plan, member: Member, result: dict) -> None:
+def draw_boundary(ax, plan: Plan, member: Member, result: Result) -> None:
     """The member's trained model's class over a grid, under its training and validation
     points; the title its seed-0 run's own numbers (counts as integers)."""
     model, data = plan.trained(member)

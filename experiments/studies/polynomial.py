@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
 from experiments.engine import aggregate, report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import Member, Plan
@@ -46,12 +46,12 @@ def trained_by_sgd(member: Member) -> bool:
     return member.config.model.class_path.endswith("LinearRegression")
 
 
-def seed_values(result: dict, key: str) -> list[float]:
+def seed_values(result: Result, key: str) -> list[float]:
     return [run["metrics"][key] for run in result["runs"]
             if run["status"] == "completed" and key in run["metrics"]]
 
 
-def mean_weights(result: dict) -> list[float]:
+def mean_weights(result: Result) -> list[float]:
     """The learned weights averaged over the seeds."""
     weights = [run["metrics"]["weights"] for run in result["runs"] if run["status"] == "completed"]
     return [statistics.fmean(w) for w in zip(*weights, strict=True)]
@@ -71,7 +71,7 @@ def dominated(values: list[float]) -> bool:
     return len(values) > 1 and max(values) > sum(values) / 2
 
 
-def overfit_ratio(result: dict) -> float:
+def overfit_ratio(result: Result) -> float:
     """The geometric mean over seeds of val/loss ÷ train/loss."""
     ratios = [math.log(val / train) for train, val in fitting.seed_losses(result).values()]
     return math.exp(statistics.fmean(ratios))
@@ -104,7 +104,7 @@ class Polynomial(RegressionStudy):
         by_sgd = overrides.get("model.class_path") == "modules.LinearRegression"
         return min(self.sgd_seeds, self.seeds) if by_sgd else self.seeds
 
-    def verdicts(self, plan: Plan, results: list[dict]) -> dict[str, str]:
+    def verdicts(self, plan: Plan, results: list[Result]) -> dict[str, str]:
         """member -> verdict, judged among the members of its training-set size."""
         size = {m.name: num_train(m) for m in plan.members}
         out = {}
@@ -113,7 +113,7 @@ class Polynomial(RegressionStudy):
             out |= fitting.verdicts(group, noise_floor(plan), ratios=True)
         return out
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         """The verdict, and beside a tested member's mean test/loss its median and geometric
         mean over seeds (summary.json): one wild seed can make the mean its own."""
         columns = {m: {"verdict": v} for m, v in self.verdicts(plan, results).items()}
@@ -125,7 +125,7 @@ class Polynomial(RegressionStudy):
                     "test/loss geomean": math.exp(statistics.fmean(map(math.log, values)))})
         return columns
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """The book's book_normal weights beside d2l's, the verdicts of each setup apart:
         the book's SGD members, the fits to convergence, the degree grid."""
         done = {r["member"]: r for r in results if completed(r)}
@@ -149,7 +149,7 @@ class Polynomial(RegressionStudy):
         takeaway = ("fitted to convergence, " + ", ".join(parts)) if parts else ""
         return Headline(ours, book, takeaway, verdicts)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         done = {r["member"]: r for r in results if completed(r)}
         if not {"underfit", "normal", "overfit"} <= done.keys():
             return ""
@@ -178,7 +178,7 @@ class Polynomial(RegressionStudy):
                      f" and is {verdict_phrase(judged['book_overfit_converged'])}.")
         return text
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         floor = noise_floor(plan)
         done = {r["member"]: r for r in results if completed(r)}
         lines = [
@@ -263,7 +263,7 @@ class Polynomial(RegressionStudy):
                 + "; ".join(shown) + ". The median and geometric mean say what a typical "
                 "training set gives; the mean, what one unlucky draw does."]
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         # The closed-form fits have one epoch: only the book's SGD members have curves.
         sgd = [m for m in plan.members if trained_by_sgd(m) and m.folder.exists()]
         figure = curves_figure(sgd)
@@ -272,7 +272,7 @@ class Polynomial(RegressionStudy):
                    "the table's means over seeds)")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         done = {r["member"]: r for r in results if completed(r)}
         figures = []
         if fits := [m for name in FITS for m in plan.members if m.name == name and name in done]:
@@ -311,7 +311,7 @@ def fits_figure(fits: list[Member], done: dict[str, dict]) -> Figure:
     return figure
 
 
-def draw_fit(ax: Axes, member: Member, result: dict) -> None:
+def draw_fit(ax: Axes, member: Member, result: Result) -> None:
     args = member.config.data.init_args.as_dict()
     # Seed 0's examples, as its fit saw them (x is the feature x¹ of any degree's).
     data = PolynomialData(**{**args, "degree": MAX_DEGREE, "fold": None})

@@ -18,6 +18,7 @@ import torch
 from matplotlib.figure import Figure
 
 from experiments.engine import aggregate, report
+from experiments.engine.aggregate import Result
 from experiments.engine.figures import band, curves_figure
 from experiments.engine.headline import Headline, beside_the_book
 from experiments.engine.plan import Member, Plan
@@ -47,13 +48,13 @@ class Sweep:
     def is_final(self, lam: float) -> bool:
         return self.final is None or lam in self.final
 
-    def done(self, results: list[dict]) -> dict[float, dict]:
+    def done(self, results: list[Result]) -> dict[float, dict]:
         """λ -> the merged result of its member, where it has a validation loss."""
         by_name = {r["member"]: r for r in results}
         return {lam: by_name[self.name(lam)] for lam in self.lambdas
                 if "val/loss" in by_name.get(self.name(lam), {}).get("metrics", {})}
 
-    def chosen(self, results: list[dict]) -> float | None:
+    def chosen(self, results: list[Result]) -> float | None:
         """The λ with the lowest mean validation loss, once every λ has one."""
         done = self.done(results)
         if len(done) < len(self.lambdas):
@@ -150,7 +151,7 @@ class WeightDecay(RegressionStudy):
                         "w0_unseen_norm": unseen_part(w0, X).norm().item()}
         return metrics
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """The λ that validation chose, tested: the same fit as its grid point (a closed
         form is solved again on the same data), now a final member."""
         later = []
@@ -166,7 +167,7 @@ class WeightDecay(RegressionStudy):
 
     # -- what summary.md says -------------------------------------------------------------
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """The book's w_norm beside d2l's (the YAML's `book`), with the val/loss gap and
         what it is made of in a line."""
         ours, book = beside_the_book(plan.experiment.book, results)
@@ -183,11 +184,11 @@ class WeightDecay(RegressionStudy):
             "move, which decay shrinks; where decay helps, validation chooses λ and test "
             "confirms it"))
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         return " ".join(s for s in (self.gap_sentence(plan, results),
                                     self.optimum_sentence(plan, results)) if s)
 
-    def gap_sentence(self, plan: Plan, results: list[dict]) -> str:
+    def gap_sentence(self, plan: Plan, results: list[Result]) -> str:
         """What the book's λ = 0 / λ = 3 gap is made of, with its numbers."""
         merged = {r["member"]: r for r in results if "val/loss" in r["metrics"]}
         by = {name: result["metrics"] for name, result in merged.items()}
@@ -220,7 +221,7 @@ class WeightDecay(RegressionStudy):
             f"{shown(free, 'mean_val_loss')} (predicting the training mean)."
         )
 
-    def optimum(self, results: list[dict]) -> tuple[Sweep, float, dict[float, dict]] | None:
+    def optimum(self, results: list[Result]) -> tuple[Sweep, float, dict[float, dict]] | None:
         """The sweep validation chooses from, its chosen λ, and the test results of the
         chosen fit and of the smallest and largest λ, once all three are tested."""
         sweep = next((s for s in self.sweeps if s.choose), None)
@@ -235,7 +236,7 @@ class WeightDecay(RegressionStudy):
             return None
         return sweep, lam, {e: tested[name] for e, name in names.items()}
 
-    def optimum_sentence(self, plan: Plan, results: list[dict]) -> str:
+    def optimum_sentence(self, plan: Plan, results: list[Result]) -> str:
         """Where decay helps: the chosen λ against λ = 0 and the largest λ, on test."""
         if (found := self.optimum(results)) is None:
             return ""
@@ -254,14 +255,14 @@ class WeightDecay(RegressionStudy):
             f"{against} (paired by draw)."
         )
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         penalty = self.role("ways")[0]
         lam = settings(plan, penalty)[1].weight_decay if any(
             m.name == penalty for m in plan.members) else None
         return "\n\n".join(s for s in (self.ways_note(results, lam), self.optimum_note(results),
                                         self.mlp_note(plan, results)) if s)
 
-    def ways_note(self, results: list[dict], lam: float) -> str:
+    def ways_note(self, results: list[Result], lam: float) -> str:
         """The penalty against AdamW at one λ (the `ways` role's two members)."""
         merged = {r["member"]: r for r in results if "w_norm" in r["metrics"]}
         penalty_name, adamw_name = self.role("ways")
@@ -294,7 +295,7 @@ class WeightDecay(RegressionStudy):
             f"from the Adam update. {outcome}"
         )
 
-    def optimum_note(self, results: list[dict]) -> str:
+    def optimum_note(self, results: list[Result]) -> str:
         if (found := self.optimum(results)) is None:
             return ""
         sweep, lam, _ = found
@@ -307,7 +308,7 @@ class WeightDecay(RegressionStudy):
             "point's: what is new is the test score, which chose nothing."
         )
 
-    def mlp_note(self, plan: Plan, results: list[dict]) -> str:
+    def mlp_note(self, plan: Plan, results: list[Result]) -> str:
         sweep = self.sweep("mlp")
         done = sweep.done(results) if sweep else {}
         if len(done) < 2 or not all("test/acc" in r["metrics"] for r in done.values()):
@@ -332,14 +333,14 @@ class WeightDecay(RegressionStudy):
 
     # -- figures --------------------------------------------------------------------------
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         drawn = [m for name in self.curves_of for m in plan.members if m.name == name]
         figure = curves_figure([m for m in drawn if m.folder.exists()])
         caption = (f"Train (solid) and validation (dashed) loss by epoch of "
                    f"{', '.join(m.name for m in drawn)} (seed 0)")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures = []
         book, ridge, zero = self.sweep("book"), self.sweep("ridge"), self.sweep("from_zero")
         if book and ridge and len(book.done(results)) >= 2 and ridge.done(results):
