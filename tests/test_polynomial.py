@@ -13,7 +13,7 @@ from datamodules import PolynomialData
 from datamodules.polynomial import features, fold_indices
 from experiments.engine import config, registry
 from experiments.engine.cli import main
-from experiments.studies.polynomial import dominated, spread
+from experiments.studies.polynomial import Polynomial, dominated, spread
 from modules import LeastSquares
 
 
@@ -196,3 +196,13 @@ def test_fits_in_closed_form_run_ten_training_sets_and_the_books_sgd_members_fiv
     seeds = Counter(m.base_name for m in plan.members)
     assert seeds["book_overfit"] == seeds["book_normal"] == 5  # thousands of SGD steps each
     assert seeds["overfit"] == seeds["book_overfit_converged"] == seeds["degree=10"] == 10
+
+
+def test_the_members_the_prose_speaks_of_are_declared_roles_checked_at_plan_time():
+    roles = registry.load("polynomial").defaults["study"]["init_args"]["roles"]
+    members = {name: {} for name in ("book_underfit", "book_normal", "book_overfit",
+                                     "book_overfit_converged", "underfit", "normal")}
+    with pytest.raises(ValueError, match="--study.roles.converged: overfit is not a member"):
+        Polynomial(members=members, roles=roles).selected_members()
+    with pytest.raises(ValueError, match="--study.roles.book: Polynomial needs 3 members"):
+        Polynomial(members=members, roles={**roles, "book": ["book_normal"]}).selected_members()

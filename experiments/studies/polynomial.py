@@ -22,8 +22,6 @@ from experiments.engine.study import sweep
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
 
-FITS = ("book_underfit", "book_normal", "book_overfit", "book_overfit_converged", "underfit",
-        "normal", "overfit")
 TRUE_WEIGHTS = (5.0, 1.2, -3.4, 5.6)  # the book's cubic, the data's default
 # d2l 3.6's printed weights of its degree-3 fit (book_normal): one run of the book's SGD.
 BOOK_NORMAL_WEIGHTS = (5.01, 1.24, -3.42, 5.50)
@@ -87,6 +85,16 @@ class Polynomial(RegressionStudy):
     degree is a validation curve. Verdicts are given within each setup (members of one
     training-set size see the same examples); model.num_inputs follows data.degree."""
 
+    # The members the prose speaks of (the YAML's study.roles): the book's SGD fits of
+    # degrees 1, 3 and 19; its degree-19 fit and the same fitted to convergence on the same
+    # examples; and degrees 1, 3 and 19 fitted to convergence (the second setup).
+    needed_roles = {"book": 3, "book_overfit": 2, "converged": 3}
+
+    def fits(self) -> list[str]:
+        """The named members drawn as fits, the book's SGD members first."""
+        return list(dict.fromkeys([*self.role("book"), *self.role("book_overfit"),
+                                   *self.role("converged")]))
+
     def __init__(self, sgd_seeds: int = 5, **kwargs):
         """
         Args:
@@ -135,64 +143,60 @@ class Polynomial(RegressionStudy):
         def setup(name: str, column: str) -> str:
             if name in grid:
                 return "degree grid"
-            return "book (SGD)" if name.startswith("book_") and "converged" not in name \
-                else "converged"
+            return "book (SGD)" if name in self.role("book") else "converged"
 
         verdicts = count_verdicts({m: {"verdict": v} for m, v in judged.items()}, setup)
         ours, book = "–", "–"
-        if "book_normal" in done:
-            weights = ", ".join(f"{w:.3f}" for w in mean_weights(done["book_normal"]))
-            ours = f"book_normal weights [{weights}] (mean of {done['book_normal']['seeds']} seeds)"
-            book = "book_normal weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
-        parts = [f"degree {d} {verdict_phrase(judged[m])}"
-                 for d, m in ((1, "underfit"), (3, "normal"), (19, "overfit")) if m in judged]
+        if (normal := self.role("book")[1]) in done:
+            weights = ", ".join(f"{w:.3f}" for w in mean_weights(done[normal]))
+            ours = f"{normal} weights [{weights}] (mean of {done[normal]['seeds']} seeds)"
+            book = f"{normal} weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
+        members = {m.name: m for m in plan.members}
+        parts = [f"degree {degree(members[m])} {verdict_phrase(judged[m])}"
+                 for m in self.role("converged") if m in judged]
         takeaway = ("fitted to convergence, " + ", ".join(parts)) if parts else ""
         return Headline(ours, book, takeaway, verdicts)
 
     def takeaway(self, plan: Plan, results: list[Result]) -> str:
         done = {r["member"]: r for r in results if completed(r)}
-        if not {"underfit", "normal", "overfit"} <= done.keys():
+        names = self.role("converged")
+        if not set(names) <= done.keys():
             return ""
         judged = self.verdicts(plan, results)
-        under, normal, over = (done[m]["metrics"] for m in ("underfit", "normal", "overfit"))
-        n = num_train(next(m for m in plan.members if m.name == "normal"))
+        members = {m.name: m for m in plan.members}
+        (under, normal, over), (d_under, d_normal, d_over) = zip(
+            *((done[m]["metrics"], degree(members[m])) for m in names), strict=True)
+        data = members[names[1]].config.data.init_args
         text = (
-            f"Fitted to convergence on {n} examples ({done['normal']['seeds']} fresh "
-            f"training sets), degree 1 is {verdict_phrase(judged['underfit'])} (train/loss "
-            f"{shown(under, 'train/loss')}), degree 3 {verdict_phrase(judged['normal'])} (val/loss "
-            f"{shown(normal, 'val/loss')} at the noise floor {noise_floor(plan):.3g}; weights "
-            f"[{', '.join(f'{w:.3g}' for w in mean_weights(done['normal']))}] on average "
-            f"against [5, 1.2, -3.4, 5.6], the worst seed's off by "
-            f"{max(seed_values(done['normal'], 'w_err')):.3g}) and degree 19 is "
-            f"{verdict_phrase(judged['overfit'])}: train/loss "
+            f"Fitted to convergence on {data.num_train} examples ({done[names[1]]['seeds']} "
+            f"fresh training sets), degree {d_under} is {verdict_phrase(judged[names[0]])} "
+            f"(train/loss {shown(under, 'train/loss')}), degree {d_normal} "
+            f"{verdict_phrase(judged[names[1]])} (val/loss {shown(normal, 'val/loss')} at the "
+            f"noise floor {noise_floor(plan):.3g}; weights "
+            f"[{', '.join(f'{w:.3g}' for w in mean_weights(done[names[1]]))}] on average "
+            f"against [{', '.join(f'{w:g}' for w in data.w)}], the worst seed's off by "
+            f"{max(seed_values(done[names[1]], 'w_err')):.3g}) and degree {d_over} is "
+            f"{verdict_phrase(judged[names[2]])}: train/loss "
             f"{shown(over, 'train/loss')}, test/loss {shown(over, 'test/loss')}, "
             f"{over['test/loss'] / over['train/loss']:.3g}× train on average (val/train "
-            f"{overfit_ratio(done['overfit']):.3g}× as a geometric mean).")
-        if {"book_overfit", "book_overfit_converged"} <= done.keys():
-            book, converged = (done[m] for m in ("book_overfit", "book_overfit_converged"))
-            text += (f" The book's degree-19 fit after {book['epochs']} epochs of SGD is "
-                     f"{verdict_phrase(judged['book_overfit'])} (train/loss "
-                     f"{shown(book['metrics'], 'train/loss')}, val/loss "
+            f"{overfit_ratio(done[names[2]]):.3g}× as a geometric mean).")
+        if set(pair := self.role("book_overfit")) <= done.keys():
+            book, converged = (done[m] for m in pair)
+            text += (f" The book's degree-{degree(members[pair[0]])} fit after "
+                     f"{book['epochs']} epochs of SGD is {verdict_phrase(judged[pair[0]])} "
+                     f"(train/loss {shown(book['metrics'], 'train/loss')}, val/loss "
                      f"{shown(book['metrics'], 'val/loss')}); trained to convergence on the same "
                      f"examples it reaches train/loss {shown(converged['metrics'], 'train/loss')}"
-                     f" and is {verdict_phrase(judged['book_overfit_converged'])}.")
+                     f" and is {verdict_phrase(judged[pair[1]])}.")
         return text
 
     def notes(self, plan: Plan, results: list[Result]) -> str:
         floor = noise_floor(plan)
         done = {r["member"]: r for r in results if completed(r)}
-        lines = [
-            "**Two setups.** The book's members (`book_*`) are d2l 3.6 as printed: SGD, "
-            "batch 10, 100 training examples, 400 epochs (1500 for degree 19). The others are "
-            "each degree trained to convergence: the closed-form least-squares solution that "
-            "gradient descent from w = 0 converges to (min-norm), on 50 training examples. "
-            "Each seed is a fresh training set. Validation and test x are drawn within the "
-            "training x's range for every member, so no extrapolated point decides a "
-            "loss.",
-            *self.underfit_note(done), *self.weights_note(done), *self.spread_note(done),
-        ]
+        lines = [*self.setups_note(plan), *self.underfit_note(done), *self.weights_note(done),
+                 *self.spread_note(done)]
         counts = []
-        for name in ("book_overfit", "book_overfit_converged", "overfit"):
+        for name in (*self.role("book_overfit"), self.role("converged")[2]):
             if name in done:
                 ratios = [val / max(train, floor)
                           for train, val in fitting.seed_losses(done[name]).values()]
@@ -214,11 +218,29 @@ class Polynomial(RegressionStudy):
                   "(`degree=…`) is a validation curve."]
         return "\n\n".join(lines)
 
+    def setups_note(self, plan: Plan) -> list[str]:
+        """The two setups, in numbers from the members' settings."""
+        members = {m.name: m for m in plan.members}
+        book, converged = self.role("book"), self.role("converged")
+        if not {book[0], book[2], converged[1]} <= members.keys():
+            return []
+        sgd, longest = members[book[0]].config, members[book[2]].config
+        return [
+            f"**Two setups.** The book's members (`book_*`) are d2l 3.6 as printed: SGD, "
+            f"batch {sgd.data.init_args.batch_size}, {sgd.data.init_args.num_train} training "
+            f"examples, {sgd.trainer.max_epochs} epochs ({longest.trainer.max_epochs} for "
+            f"degree {longest.data.init_args.degree}). The others are each degree trained to "
+            "convergence: the closed-form least-squares solution that gradient descent from "
+            f"w = 0 converges to (min-norm), on {num_train(members[converged[1]])} training "
+            "examples. Each seed is a fresh training set. Validation and test x are drawn "
+            "within the training x's range for every member, so no extrapolated point "
+            "decides a loss."]
+
     def underfit_note(self, done: dict[str, dict]) -> list[str]:
         """Why a line's val/loss is below its train/loss here."""
         lines = [f"{name}'s val/loss {shown(done[name]['metrics'], 'val/loss')} is below its "
                  f"train/loss {shown(done[name]['metrics'], 'train/loss')}"
-                 for name in ("book_underfit", "underfit") if name in done
+                 for name in (self.role("book")[0], self.role("converged")[0]) if name in done
                  and done[name]["metrics"]["val/loss"] < done[name]["metrics"]["train/loss"]]
         if not lines:
             return []
@@ -234,9 +256,9 @@ class Polynomial(RegressionStudy):
 
     def weights_note(self, done: dict[str, dict]) -> list[str]:
         """book_normal's learned weights beside d2l's printed ones and the truth."""
-        if "book_normal" not in done:
+        if (name := self.role("book")[1]) not in done:
             return []
-        result = done["book_normal"]
+        result = done[name]
         runs = [run["metrics"]["weights"] for run in result["runs"]
                 if run["status"] == "completed"]
         stats = [aggregate.mean_se(list(w)) for w in zip(*runs, strict=True)]
@@ -246,7 +268,7 @@ class Polynomial(RegressionStudy):
             if len(runs) > 1 else "–"
         book = ", ".join(f"{w:g}" for w in BOOK_NORMAL_WEIGHTS)
         truth = ", ".join(f"{w:g}" for w in TRUE_WEIGHTS)
-        return [f"**book_normal's weights** (x⁰ … x³): seed 0 [{seed0}]; mean ± se over "
+        return [f"**{name}'s weights** (x⁰ … x³): seed 0 [{seed0}]; mean ± se over "
                 f"{len(runs)} training sets [{mean}] (one run's spread, sd [{spread_}]); "
                 f"d2l 3.6's printed run [{book}]; the truth [{truth}]. The book's run is one "
                 "draw: read it against the sd, not the se."]
@@ -275,7 +297,8 @@ class Polynomial(RegressionStudy):
     def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         done = {r["member"]: r for r in results if completed(r)}
         figures = []
-        if fits := [m for name in FITS for m in plan.members if m.name == name and name in done]:
+        if fits := [m for name in self.fits() for m in plan.members
+                    if m.name == name and name in done]:
             caption = ("Seed 0's training data, the true cubic (dashed) and each named "
                        "member's fitted polynomial, the book's SGD members first: the "
                        "converged degree-19 fit chases the noise between the points, SGD's "
