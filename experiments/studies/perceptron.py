@@ -57,6 +57,9 @@ def count(value: float) -> str:
 class PerceptronStudy(Study):
     one_process = ("the perceptron updates after each misclassified point, and each rank "
                    "would update apart from the others")
+    # The members the prose speaks of (the YAML's study.roles): the perceptron on separable
+    # points; the perceptron and an MLP on XOR.
+    needed_roles = {"separable": 1, "xor": 2}
 
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         """The data's (r² + 1) / ρ², where it knows it, as `bound` beside the model's
@@ -68,9 +71,10 @@ class PerceptronStudy(Study):
     def takeaway(self, plan: Plan, results: list[Result]) -> str:
         by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         parts = []
-        if (m := by_name.get("separable")) and "updates" in m:
+        if (m := by_name.get(self.role("separable")[0])) and "updates" in m:
             parts.append(
-                f"On separable points (margin {separable_margin(plan):g}) the perceptron "
+                f"On separable points (margin {margin(plan, self.role('separable')[0]):g}) "
+                "the perceptron "
                 f"separates the training points (train acc {mean_se(m, 'train/acc')}) "
                 f"after {mean_se(m, 'updates')} updates, within the "
                 f"theorem's bound of {m['bound']:.0f}, and generalises: val acc "
@@ -90,7 +94,8 @@ class PerceptronStudy(Study):
                 parts.append(f"{capped} of these runs stopped at the epoch cap (trainer."
                              "max_epochs, --fast) before an epoch without a mistake: their "
                              "updates are a count so far.")
-        if (xor := by_name.get("xor")) and (mlp := by_name.get("mlp_xor")):
+        xor, mlp = (by_name.get(name) for name in self.role("xor"))
+        if xor and mlp:
             parts.append(
                 f"No line separates XOR: the perceptron stops at its epoch cap with train acc "
                 f"{mean_se(xor, 'train/acc')}, while a one-hidden-layer MLP "
@@ -101,7 +106,7 @@ class PerceptronStudy(Study):
     def headline(self, plan: Plan, results: list[Result]) -> Headline:
         by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         ours = []
-        if (m := by_name.get("separable")) and "updates" in m:
+        if (m := by_name.get(self.role("separable")[0])) and "updates" in m:
             ours.append(f"separable val/acc {mean_se(m, 'val/acc')} after "
                         f"{mean_se(m, 'updates')} updates (bound {m['bound']:.0f})")
         if runs := theorem_runs(plan, results):
@@ -109,7 +114,8 @@ class PerceptronStudy(Study):
             below = sum(r["updates"] <= r["bound"] for r in runs)
             ours.append(f"{below} of {len(runs)} runs over the margins within the bound, "
                         f"updates/bound {min(ratios):.2g}–{max(ratios):.2g}")
-        if (xor := by_name.get("xor")) and (mlp := by_name.get("mlp_xor")):
+        xor, mlp = (by_name.get(name) for name in self.role("xor"))
+        if xor and mlp:
             ours.append(f"XOR train/acc {mean_se(xor, 'train/acc')} (an MLP: "
                         f"{mean_se(mlp, 'train/acc')})")
         return Headline("; ".join(ours) or "–", takeaway=(
@@ -166,8 +172,9 @@ class PerceptronStudy(Study):
         return figures
 
 
-def separable_margin(plan: Plan) -> float:
-    member = next(m for m in plan.members if m.name == "separable")
+def margin(plan: Plan, name: str) -> float:
+    """The margin of member `name`'s points (its data.margin)."""
+    member = next(m for m in plan.members if m.name == name)
     return member.config.data.init_args.margin
 
 
