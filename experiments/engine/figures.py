@@ -114,6 +114,41 @@ def band(ax, x: list[float], mean: list[float], se: list[float], style: str, col
                     alpha=0.2)
 
 
+def against(members: list[Member], x_of, label: str, done: dict[str, dict],
+            val_alone: bool = False) -> Figure:
+    """Loss (left, log) and accuracy (right) of train and val against x_of(member): the
+    mean over seeds with a ± se band. `val_alone` adds val/loss on a linear scale between
+    them, its minimum marked: beside train's fall over decades the log scale flattens it."""
+    x = [x_of(m) for m in members]
+    panels = ("loss", "val", "acc") if val_alone else ("loss", "acc")
+    figure = Figure(figsize=(4.6 * len(panels), 3.8), layout="constrained")
+    for ax, panel in zip(figure.subplots(1, len(panels)), panels, strict=True):
+        metric = "loss" if panel == "val" else panel
+        stages = (("val", "C1"),) if panel == "val" else (("train", "C0"), ("val", "C1"))
+        for stage, color in stages:
+            key = f"{stage}/{metric}"
+            band(ax, x, [done[m.name][key] for m in members],
+                 [done[m.name].get(f"{key}_se") for m in members], "o-", color, stage,
+                 log=panel == "loss")
+        if panel == "val":
+            lowest = min(range(len(x)), key=lambda i: done[members[i].name]["val/loss"])
+            minimum = done[members[lowest].name]["val/loss"]
+            ax.axhline(minimum, color="grey", ls=":", lw=1)
+            ax.plot([x[lowest]], [minimum], "*", color="k", ms=12,
+                    label=f"minimum {minimum:.3g}")
+        ax.set_xscale("log")
+        ax.set_xticks(x, [str(v) for v in x], minor=False)
+        ax.minorticks_off()
+        ax.set_xlabel(label)
+        ax.set_ylabel({"loss": "final cross-entropy (log scale)",
+                       "val": "final validation cross-entropy (linear)",
+                       "acc": "final accuracy"}[panel])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.axes[0].set_yscale("log")
+    return figure
+
+
 def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch.Tensor:
     """The model's class for each row of X, in batches."""
     with torch.no_grad():

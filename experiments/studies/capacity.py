@@ -4,12 +4,10 @@ widens (model capacity, on training labels partly wrong) and as its training set
 
 import math
 
-from matplotlib.figure import Figure
-
 from datamodules import FashionMNISTDataModule
 from experiments.engine import aggregate, report
 from experiments.engine.aggregate import Result, RunResult, completed
-from experiments.engine.figures import band, curves_figure
+from experiments.engine.figures import against, curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
 from experiments.engine.study import Study, sweep
@@ -391,38 +389,3 @@ def budget(sizes: list[Member], merged: dict) -> str:
         return f"each trained for {counts.pop()} SGD steps"
     listed = ", ".join(f"{min(ran[m.name])}–{max(ran[m.name])} ({train_size(m)})" for m in sizes)
     return f"trained for unequal numbers of SGD steps: {listed}"
-
-
-def against(members: list[Member], x_of, label: str, done: dict[str, dict],
-            val_alone: bool = False) -> Figure:
-    """Loss (left, log) and accuracy (right) of train and val against x_of(member): the
-    mean over seeds with a ± se band. `val_alone` adds val/loss on a linear scale between
-    them, its minimum marked: beside train's fall over decades the log scale flattens it."""
-    x = [x_of(m) for m in members]
-    panels = ("loss", "val", "acc") if val_alone else ("loss", "acc")
-    figure = Figure(figsize=(4.6 * len(panels), 3.8), layout="constrained")
-    for ax, panel in zip(figure.subplots(1, len(panels)), panels, strict=True):
-        metric = "loss" if panel == "val" else panel
-        stages = (("val", "C1"),) if panel == "val" else (("train", "C0"), ("val", "C1"))
-        for stage, color in stages:
-            key = f"{stage}/{metric}"
-            band(ax, x, [done[m.name][key] for m in members],
-                 [done[m.name].get(f"{key}_se") for m in members], "o-", color, stage,
-                 log=panel == "loss")
-        if panel == "val":
-            lowest = min(range(len(x)), key=lambda i: done[members[i].name]["val/loss"])
-            minimum = done[members[lowest].name]["val/loss"]
-            ax.axhline(minimum, color="grey", ls=":", lw=1)
-            ax.plot([x[lowest]], [minimum], "*", color="k", ms=12,
-                    label=f"minimum {minimum:.3g}")
-        ax.set_xscale("log")
-        ax.set_xticks(x, [str(v) for v in x], minor=False)
-        ax.minorticks_off()
-        ax.set_xlabel(label)
-        ax.set_ylabel({"loss": "final cross-entropy (log scale)",
-                       "val": "final validation cross-entropy (linear)",
-                       "acc": "final accuracy"}[panel])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    figure.axes[0].set_yscale("log")
-    return figure

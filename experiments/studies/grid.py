@@ -14,10 +14,10 @@ the first grid key takes positive numbers, the final train and val metrics again
 
 from experiments.engine import report
 from experiments.engine.aggregate import Result, completed
+from experiments.engine.figures import against
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 from experiments.studies import fitting
-from experiments.studies.capacity import against
 
 
 class GridStudy(Study):
