@@ -119,22 +119,21 @@ def cell(value, scientific: bool = False) -> str:
     return text.replace("|", "\\|")  # a literal | would split the Markdown cell
 
 
-def plus_se(se: float | None, digits: int = 2, kind: str = "g") -> str:
+def plus_se(se: float | None, spec: str = ".2g") -> str:
     """` ± 0.008`: the standard error part of `mean ± se`, empty where there is none (one
     seed: None or NaN)."""
-    return f" ± {se:.{digits}{kind}}" if isinstance(se, float) and not math.isnan(se) else ""
+    return f" ± {se:{spec}}" if isinstance(se, float) and not math.isnan(se) else ""
 
 
-def pm(mean: float, se: float | None = None, digits: int = 3, se_digits: int = 2,
-       kind: str = "g") -> str:
-    """`0.412 ± 0.008`: a mean with its standard error over seeds, where it has one; the
-    one way summaries write mean ± se (`kind` "f" for fixed decimals)."""
-    return f"{mean:.{digits}{kind}}" + plus_se(se, se_digits, kind)
+def pm(mean: float, se: float | None = None, spec: str = ".3g", se_spec: str = ".2g") -> str:
+    """`0.412 ± 0.008`, `+0.011 ± 0.0015`: a mean (or a difference: spec "+.3g") with its
+    standard error over seeds where it has one; the one way summaries write mean ± se."""
+    return f"{mean:{spec}}" + plus_se(se, se_spec)
 
 
-def shown(metrics: dict, key: str, digits: int = 3, se_digits: int = 2) -> str:
+def shown(metrics: dict, key: str, spec: str = ".3g", se_spec: str = ".2g") -> str:
     """A merged metric `key` as `pm`, with its `key_se` where it has one."""
-    return pm(metrics[key], metrics.get(f"{key}_se"), digits, se_digits)
+    return pm(metrics[key], metrics.get(f"{key}_se"), spec, se_spec)
 
 
 def shown_value(row: dict, key: str, scientific: bool) -> str:

@@ -33,6 +33,7 @@ from experiments.engine import report
 from experiments.engine.aggregate import Result, completed
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
+from experiments.engine.report import shown
 from experiments.engine.study import Study, sweep
 from experiments.studies import fitting
 
@@ -131,15 +132,15 @@ class BiasVariance(Study):
         data = plan.members[0].config.data.init_args
         return (
             f"Over {data.redraws} training sets of {data.num_train} examples, bias² falls "
-            f"from {mean_se(rows[1], 'bias2')} at degree 1 to {mean_se(rows[3], 'bias2')} at "
+            f"from {shown(rows[1], 'bias2')} at degree 1 to {shown(rows[3], 'bias2')} at "
             f"degree 3; it is zero within two standard errors at {len(zero)} of the "
             f"{len(specified)} degrees ≥ 3, which contain the cubic. The variance rises from "
-            f"{mean_se(rows[3], 'variance')} at degree 3 to {mean_se(rows[top], 'variance')} "
+            f"{shown(rows[3], 'variance')} at degree 3 to {shown(rows[top], 'variance')} "
             f"at degree {top}; the expected test error is lowest at degree {degree(best)} "
-            f"({mean_se(best, 'test/loss')}, the noise floor ½σ² = {data.noise ** 2 / 2:.3g}). "
+            f"({shown(best, 'test/loss')}, the noise floor ½σ² = {data.noise ** 2 / 2:.3g}). "
             f"bias² + variance + noise matches the measured test/loss within {100 * gap:.2g} % "
             f"at every degree. The too-simple fits vary too: at degree {low} the variance is "
-            f"{mean_se(rows[low], 'variance')}, "
+            f"{shown(rows[low], 'variance')}, "
             f"{rows[low]['variance'] / rows[3]['variance']:.0f}× degree 3's, though the noise "
             f"is the same: the part of the cubic that a {shape} cannot follow looks different "
             f"through each training set's x, so each set's best {shape} tilts its own way, and "
@@ -158,9 +159,9 @@ class BiasVariance(Study):
         gap = max(abs(r["terms_sum"] / r["test/loss"] - 1) for r in rows.values())
         top = max(rows)
         return Headline(
-            f"bias² {mean_se(rows[2], 'bias2')} at degree 2, zero within 2 se at {len(zero)} "
-            f"of {len(specified)} degrees ≥ 3; variance {mean_se(rows[3], 'variance')} at "
-            f"degree 3, {mean_se(rows[top], 'variance')} at {top}; bias² + variance + noise "
+            f"bias² {shown(rows[2], 'bias2')} at degree 2, zero within 2 se at {len(zero)} "
+            f"of {len(specified)} degrees ≥ 3; variance {shown(rows[3], 'variance')} at "
+            f"degree 3, {shown(rows[top], 'variance')} at {top}; bias² + variance + noise "
             f"= test/loss within {100 * gap:.2g} %",
             takeaway="too simple a degree is biased, too high a one varies: the expected "
                      "test error is their sum plus the noise")
@@ -224,11 +225,6 @@ class BiasVariance(Study):
                    "is drawn as its upper bound (▽); the measured test loss (×) over their "
                    "sum, the median training set's test loss dashed")
         return [report.Figure("decomposition", caption, decomposition_figure(rows))]
-
-
-def mean_se(row: dict, key: str) -> str:
-    """`0.665 ± 0.039`: an estimate and its standard error over the training sets."""
-    return f"{row[key]:.3g} ± {row[f'{key}_se']:.2g}"
 
 
 def error_bars(values: list[float], errors: list[float]) -> list[list[float]]:

@@ -10,6 +10,7 @@ from experiments.engine.aggregate import Result, RunResult, completed
 from experiments.engine.figures import against, curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
+from experiments.engine.report import pm
 from experiments.engine.study import Study, sweep
 from experiments.studies import fitting
 
@@ -171,8 +172,8 @@ class Capacity(Study):
         best, rise, rise_se, acc, acc_se = (widest[key] for key in HEADLINE)
         failed = sum(len(seeds) for seeds in self.failures.values())
         ours = (f"val/loss lowest at width {best}" + (
-            f"; the widest {rise:+.3g} ± {rise_se:.2g} above it, its val/acc {acc:+.3f} ± "
-            f"{acc_se:.2g} (paired by seed)" if rise or rise_se else ", the widest")
+            f"; the widest {pm(rise, rise_se, '+.3g')} above it, its val/acc "
+            f"{pm(acc, acc_se, '+.3f')} (paired by seed)" if rise or rise_se else ", the widest")
             + (f"; {failed} seed{'s' * (failed > 1)} failed to train, left out"
                if failed else ""))
         loss_rises = aggregate.beyond_noise(rise, rise_se) and rise > 0
@@ -199,7 +200,7 @@ class Capacity(Study):
         if len(sizes) >= 2:
             gaps = {m.name: aggregate.per_seed(merged[m.name], gap) for m in sizes}
             shown_gaps = ", ".join(
-                f"{report.pm(*aggregate.mean_se(list(gaps[m.name].values())), 3, 3, 'f')} "
+                f"{pm(*aggregate.mean_se(list(gaps[m.name].values())), '.3f', '.3f')} "
                 f"({train_size(m)})"
                 for m in sizes)
             shrink, shrink_se = aggregate.paired_difference(gaps[sizes[0].name],
@@ -239,10 +240,10 @@ class Capacity(Study):
             above += " (1 seed)"
             start += ", then rises" if rise > 0 else ""
         elif aggregate.beyond_noise(rise, rise_se):
-            above += f" (paired over seeds {rise:+.3g} ± {rise_se:.2g})"
+            above += f" (paired over seeds {pm(rise, rise_se, '+.3g')})"
             start += ", then rises" if rise > 0 else ""
         else:
-            above += f", within noise (paired over seeds {rise:+.3g} ± {rise_se:.2g})"
+            above += f", within noise (paired over seeds {pm(rise, rise_se, '+.3g')})"
         noise = widest.config.data.init_args.get("label_noise", 0.0)
         wrong_too = ", the wrong ones too" if noise and done[widest.name]["train/acc"] >= 0.98 \
             else ""
@@ -258,7 +259,7 @@ class Capacity(Study):
         change, se = aggregate.paired(merged[widest.name], merged[best.name], val_acc)
         both = (f"{report.shown(done[widest.name], 'val/acc')} at {width(widest)} against "
                 f"{report.shown(done[best.name], 'val/acc')} at {width(best)}; paired "
-                f"{change:+.3f} ± {se:.2g}")
+                f"{pm(change, se, '+.3f')}")
         if se != se:
             return f"; its val/acc is {both} (1 seed)"
         if not aggregate.beyond_noise(change, se):
@@ -334,7 +335,7 @@ class Capacity(Study):
                     "training budget, not a second descent: `double_descent` shows that, "
                     "sweeping the model size through its interpolation threshold."]
         return [f"Past the minimum, {where}; the widest is within noise of it "
-                f"({fall:+.3g} ± {se:.2g}, paired)."]
+                f"({pm(fall, se, '+.3g')}, paired)."]
 
     def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """Seed 0's curves of the width members, one setup: the sizes train for different
@@ -365,7 +366,7 @@ class Capacity(Study):
                        f"{widths[0].config.trainer.max_epochs} epochs each; mean ± se over "
                        f"{seeds} seeds (failed seeds left out). val/loss is lowest at "
                        f"{width(best)}; the widest's val/acc is {accuracy} that width's "
-                       f"(paired {change:+.3f} ± {se:.2g}){one_seed(se)}")
+                       f"(paired {pm(change, se, '+.3f')}){one_seed(se)}")
             figure = against(widths, width, "hidden units (log scale)", done, val_alone=True)
             figures.append(report.Figure("width", caption, figure))
         sizes = sorted((m for m in sweep(plan, *SIZE) if m.name in done), key=train_size)

@@ -19,6 +19,7 @@ from experiments.engine.aggregate import Result, beyond_noise, difference, mean_
 from experiments.engine.figures import band, curves_figure, read_curves
 from experiments.engine.headline import Headline, beside_the_book, metric
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm
 from experiments.studies.fashion import FashionStudy, beside_the_books, comparisons, split_note
 
 # The final members: what each adds to the setup, in the order they are shown.
@@ -147,14 +148,14 @@ class Dropout(FashionStudy):
         d, se = difference(at, none, "val/loss")
         return (f"On the setup that overfits, validation chooses dropout {rate:g} (val/loss "
                 f"{metric(at, 'val/loss')} against {metric(none, 'val/loss')} without, "
-                f"{d:+.3g} ± {se:.2g}: {effect(d, se, higher_is_better=False)}) and λ = "
+                f"{pm(d, se, '+.3g')}: {effect(d, se, higher_is_better=False)}) and λ = "
                 f"{lam:g}.")
 
     def regulariser_sentence(self, results: list[Result]) -> str:
         effects = self.compared_to_none(results)
         if not effects:
             return ""
-        said = [f"{name} {effect(d, se)} ({d:+.3f} ± {se:.2g})"
+        said = [f"{name} {effect(d, se)} ({pm(d, se, '+.3f')})"
                 for name, (d, se) in effects.items()]
         among = comparisons(results, [n for n in REGULARISERS[1:] if n in effects])
         both = ""
@@ -182,7 +183,7 @@ class Dropout(FashionStudy):
             ours += (f"; dropout {rate:g} on the overfitting setup: test/acc "
                      f"{metric(by_name['dropout'], 'test/acc')} against none's "
                      f"{metric(by_name['none'], 'test/acc')}")
-            takeaway = (f"dropout {effect(d, se)} where the MLP overfits ({d:+.3f} ± {se:.2g} "
+            takeaway = (f"dropout {effect(d, se)} where the MLP overfits ({pm(d, se, '+.3f')} "
                         "test acc)")
         elif self.choices(results)[0] == 0:
             takeaway = "validation chose no dropout: it does not help on this setup"

@@ -11,6 +11,7 @@ from experiments.engine.aggregate import Result, beyond_noise, difference
 from experiments.engine.figures import confusion_figure, misclassified_figure
 from experiments.engine.headline import Headline, beside_the_book, books_members, metric
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm
 from experiments.engine.study import Study
 
 
@@ -44,9 +45,9 @@ def comparisons(results: list[Result], names: list[str], key: str = "test/acc") 
                         "test images resolve: alike")
         elif beyond_noise(d, se):
             better, worse = (a, b) if d > 0 else (b, a)
-            said.append(f"{better} beats {worse} by {abs(d):.2g} ± {se:.2g}")
+            said.append(f"{better} beats {worse} by {pm(abs(d), se, '.2g')}")
         else:
-            said.append(f"{a} and {b} differ by {d:+.2g} ± {se:.2g}, within noise")
+            said.append(f"{a} and {b} differ by {pm(d, se, '+.2g')}, within noise")
     return f"In {key}: " + "; ".join(said) + "." if said else ""
 
 

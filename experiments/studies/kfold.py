@@ -11,6 +11,7 @@ from experiments.engine import report
 from experiments.engine.aggregate import Result, completed, mean_se
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
 
@@ -96,7 +97,7 @@ class KFold(RegressionStudy):
         return (f"{self.num_folds}-fold cross-validation over {len(scores)} candidates "
                 f"chooses {chosen} (val/loss {mean[chosen]:.3g} ± "
                 f"{standard_error(scores[chosen]['val']):.2g} over the folds; the lowest "
-                f"mean is {best}'s, {mean[best]:.3g} ± {standard_error(scores[best]['val']):.2g})"
+                f"mean is {best}'s, {pm(mean[best], standard_error(scores[best]['val']))})"
                 f"{tested}.")
 
     def headline(self, plan: Plan, results: list[Result]) -> Headline:

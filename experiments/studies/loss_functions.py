@@ -38,7 +38,7 @@ def ordered(results: list[Result], key: str) -> str:
 def intercept_errors(results: list[Result]) -> tuple[list[dict], str]:
     """The members with an intercept error, and `l2 1.4 ± 0.09, l1 …` of them."""
     known = [r for r in results if "b_err" in r["metrics"]]
-    return known, ", ".join(f"{r['member']} {report.shown(r['metrics'], 'b_err', 2, 1)}"
+    return known, ", ".join(f"{r['member']} {report.shown(r['metrics'], 'b_err', '.2g', '.1g')}"
                             for r in known)
 
 

@@ -17,7 +17,7 @@ from experiments.engine.aggregate import Result, completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import Member, Plan
-from experiments.engine.report import shown
+from experiments.engine.report import pm, shown
 from experiments.engine.study import sweep
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
@@ -60,7 +60,7 @@ def spread(values: list[float]) -> str:
     can dominate."""
     mean, se = aggregate.mean_se(values)
     geometric = math.exp(statistics.fmean(math.log(v) for v in values))
-    return (f"mean {mean:.3g} ± {se:.2g}, median {statistics.median(values):.3g}, "
+    return (f"mean {pm(mean, se)}, median {statistics.median(values):.3g}, "
             f"geometric mean {geometric:.3g}")
 
 
@@ -263,7 +263,7 @@ class Polynomial(RegressionStudy):
                 if run["status"] == "completed"]
         stats = [aggregate.mean_se(list(w)) for w in zip(*runs, strict=True)]
         seed0 = ", ".join(f"{w:.4g}" for w in runs[0])
-        mean = ", ".join(f"{m:.4g} ± {e:.1g}" if e == e else f"{m:.4g}" for m, e in stats)
+        mean = ", ".join(pm(m, e, '.4g', '.1g') for m, e in stats)
         spread_ = ", ".join(f"{statistics.stdev(w):.2g}" for w in zip(*runs, strict=True)) \
             if len(runs) > 1 else "–"
         book = ", ".join(f"{w:g}" for w in BOOK_NORMAL_WEIGHTS)

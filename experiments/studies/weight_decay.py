@@ -21,7 +21,7 @@ from experiments.engine.aggregate import Result
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, beside_the_book
 from experiments.engine.plan import Member, Plan
-from experiments.engine.report import shown
+from experiments.engine.report import pm, shown
 from experiments.studies.regression import RegressionStudy, truth_errors
 from experiments.studies.weight_decay_figures import book_figure, mlp_figure, optimum_figure
 
@@ -202,7 +202,7 @@ class WeightDecay(RegressionStudy):
             model.lr, steps(member)
         shrunk = decayed["w0_unseen_norm"] * (1 - lr * lam) ** T
         difference, error = aggregate.difference(merged[zero[0]], merged[zero[1]], "val/loss")
-        zero_gap = (f"λ = {low:g} − λ = {lam:g} {difference:+.2g} ± {error:.1g} paired, "
+        zero_gap = (f"λ = {low:g} − λ = {lam:g} {pm(difference, error, '+.2g', '.1g')} paired, "
                     + ("beyond noise" if aggregate.beyond_noise(difference, error)
                        else "within noise"))
         return (
@@ -274,7 +274,7 @@ class WeightDecay(RegressionStudy):
                    f"{shown(adamw, 'val/loss')}")
         differences = {key: aggregate.difference(merged[adamw_name], merged[penalty_name], key)
                        for key in ("w_norm", "val/loss")}
-        said = ", ".join(f"{key} {d:+.3g} ± {e:.2g}" for key, (d, e) in differences.items())
+        said = ", ".join(f"{key} {pm(d, e, '+.3g')}" for key, (d, e) in differences.items())
         if any(aggregate.beyond_noise(*d) for d in differences.values()):
             outcome = (f"Their numbers differ (adamw − penalty, paired by draw: {said}), as "
                        "Adam's steps are about lr per coordinate whatever the gradient: "
@@ -327,7 +327,7 @@ class WeightDecay(RegressionStudy):
         return "\n".join([
             f"**The MLP** on {images(plan, sweep)} over {done[best]['seeds']} seeds: the "
             f"lowest mean validation loss is at λ = {best:g}; its test accuracy against "
-            f"λ = {smallest:g}'s changes by {change:+.4f} ± {error:.2g} (paired by seed): "
+            f"λ = {smallest:g}'s changes by {pm(change, error, '+.4f')} (paired by seed): "
             f"{verdict}. Every λ is tested here (nothing is chosen from it).", "",
             *report.table(rows)])
 
@@ -379,5 +379,5 @@ def below(what: str, difference: float, error: float) -> str:
     standard errors, else `within noise of λ = 0's (+0.001 ± 0.002)`."""
     if aggregate.beyond_noise(difference, error):
         word = "below" if difference > 0 else "above"
-        return f"{word} {what} by {abs(difference):.3g} ± {error:.2g}"
-    return f"within noise of {what} ({difference:+.3g} ± {error:.2g})"
+        return f"{word} {what} by {pm(abs(difference), error)}"
+    return f"within noise of {what} ({pm(difference, error, '+.3g')})"
