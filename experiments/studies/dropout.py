@@ -89,8 +89,11 @@ class Dropout(FashionStudy):
         return members
 
     def setup_of(self, name: str) -> str:
-        return "the book's MLP (d2l 4.6)" if name in self.members else (
-            "the setup that overfits (capacity's: 500 noisy 7×7 images)")
+        if name in self.members:
+            return "the book's MLP (d2l 4.6)"
+        size, side = self.setup.get("data.train_size"), self.setup.get("data.resize")
+        return "the setup that overfits" + (
+            f" (capacity's: {size} noisy {side}×{side} images)" if size and side else "")
 
     def seeds_of(self, name: str) -> int:
         return min(self.book_seeds, self.seeds) if name in self.members else self.seeds

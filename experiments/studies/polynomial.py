@@ -204,14 +204,16 @@ class Polynomial(RegressionStudy):
                 counts.append(f"{name} in {above} of {len(ratios)} (val/train from "
                               f"{min(ratios):.3g} to {max(ratios):.3g})")
         if counts:
+            book_size = next((num_train(m) for m in plan.members
+                              if m.name == self.role("book_overfit")[0]), "the book's")
             lines.append(
                 "**How reliably degree 19 overfits** (val/loss above "
                 f"{1 + fitting.TOLERANCE:g}× its train/loss, or the floor): "
                 + "; ".join(counts) + ". The book's own demo is fragile: d2l issue #2337 "
                 "reports the high-order fit overfitting in one or two of 10 runs; SGD "
-                "barely moves the weights of the high powers, and 100 examples leave many "
-                "training sets whose range is covered densely enough for the converged fit "
-                "to interpolate well.")
+                f"barely moves the weights of the high powers, and {book_size} examples leave "
+                "many training sets whose range is covered densely enough for the converged "
+                "fit to interpolate well.")
         lines += [fitting.verdict_rule(floor, ratios=True) + " Verdicts are judged within "
                   "each setup (members that saw the same examples).",
                   "Only the named members are scored on the test split; the degree grid "
@@ -313,7 +315,7 @@ class Polynomial(RegressionStudy):
                        f"over {done[degrees[0].name]['seeds']} training sets (error bars cut "
                        "at the lowest seed on the log axis; dots: each seed), test loss of "
                        "the named members, the noise floor ½σ², and the book's SGD members "
-                       "(100 examples) for comparison")
+                       f"({num_train(book[0]) if book else '–'} examples) for comparison")
             figure = capacity_figure(degrees, book, done, noise_floor(plan))
             figures.append(report.Figure("capacity", caption, figure))
         return figures
@@ -378,7 +380,7 @@ def capacity_figure(members: list[Member], book: list[Member], done: dict[str, d
         ax.scatter([degree(m) for m in book], [done[m.name]["metrics"][f"{stage}/loss"]
                                                 for m in book],
                    marker=marker, facecolors="none", edgecolors="k", s=40,
-                   label=f"book SGD, n = 100: {stage}")
+                   label=f"book SGD, n = {num_train(book[0]) if book else '–'}: {stage}")
     ax.axhline(floor, color="grey", linestyle=":", label=f"noise floor ½σ² = {floor:.3g}")
     ax.set_yscale("log")
     ax.set_xticks(range(MAX_DEGREE + 1))
