@@ -6,7 +6,7 @@ import statistics
 
 from experiments.engine import aggregate
 from experiments.engine.aggregate import Result
-from experiments.engine.plan import SEED_SEPARATOR
+from experiments.engine.plan import SEED_SEPARATOR, Member
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 DEGREE_AXIS = "degree of the polynomial (features x⁰ … xᵈ)"  # an x axis's words
@@ -116,3 +116,20 @@ def with_num_inputs(overrides: dict) -> dict:
     if "data.degree" not in overrides:
         return overrides
     return {"model.num_inputs": overrides["data.degree"] + 1, **overrides}
+
+
+def degree(member: Member) -> int:
+    return member.config.data.init_args.degree
+
+
+def num_train(member: Member) -> int:
+    return member.config.data.init_args.num_train
+
+
+def trained_by_sgd(member: Member) -> bool:
+    return member.config.model.class_path.endswith("LinearRegression")
+
+
+def seed_values(result: Result, key: str) -> list[float]:
+    return [run["metrics"][key] for run in result["runs"]
+            if run["status"] == "completed" and key in run["metrics"]]
