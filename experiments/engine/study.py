@@ -9,6 +9,15 @@ Members come from the experiment's YAML as overrides in the command line's dotte
 An experiment with more to say (figures, folds, checks) subclasses Study and names it
 with `study.class_path` in its YAML.
 
+Its sentences and figures name members only through roles the YAML declares
+(`study.roles: {book_gap: [wd=0, wd=3]}`; the roles a study needs are its `needed_roles`)
+or through the sweep's own structure (`sweep`), and read the numbers they state from the
+members' settings. Every setting that names members (roles, and a subclass's own, e.g.
+`compared`: `named_members`) is checked when the plan is made: a renamed or missing member
+is exit 2 naming it. The hooks see `aggregate.Result`s (a member's seeds merged), write
+mean ± se with `report.pm` / `report.shown`, pair seeds with `aggregate.difference` /
+`aggregate.paired`, and draw bands with `figures.band`.
+
 `seeds: N` runs every member N times (see plan.py); the summary, the figures and the
 verdicts see one merged result per member (aggregate.py): means with standard errors.
 Only final members (`final`: by default the declared ones, not grid points or folds)
