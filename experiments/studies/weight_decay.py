@@ -325,8 +325,8 @@ class WeightDecay(RegressionStudy):
                                           f"{r['metrics']['test/acc_hi']:.4f}]"}
                 for lam, r in sorted(done.items())]
         return "\n".join([
-            f"**The MLP** on {images(plan, sweep)} over {done[best]['seeds']} seeds: the "
-            f"lowest mean validation loss is at λ = {best:g}; its test accuracy against "
+            f"**The MLP** on {images(plan, sweep.name(best))} over {done[best]['seeds']} "
+            f"seeds: the lowest mean validation loss is at λ = {best:g}; its test accuracy against "
             f"λ = {smallest:g}'s changes by {pm(change, error, '+.4f')} (paired by seed): "
             f"{verdict}. Every λ is tested here (nothing is chosen from it).", "",
             *report.table(rows)])
@@ -361,16 +361,16 @@ class WeightDecay(RegressionStudy):
             figures.append(report.Figure("optimum", caption,
                                          optimum_figure(sweep.done(results), lam, tested)))
         mlp = self.sweep("mlp")
-        if mlp and len(mlp.done(results)) >= 2:
-            caption = (f"The MLP on {images(plan, mlp)}: loss (left, mean ± se) and "
-                       "accuracy (right; test with its 95% Wilson interval) against λ")
-            figures.append(report.Figure("mlp", caption, mlp_figure(mlp.done(results))))
+        if mlp and len(done := mlp.done(results)) >= 2:
+            caption = (f"The MLP on {images(plan, mlp.name(min(done)))}: loss (left, mean ± "
+                       "se) and accuracy (right; test with its 95% Wilson interval) against λ")
+            figures.append(report.Figure("mlp", caption, mlp_figure(done)))
         return figures
 
 
-def images(plan: Plan, sweep: Sweep) -> str:
-    """`1000 Fashion-MNIST images`: what the sweep's members train on, from their settings."""
-    _, _, data = settings(plan, sweep.name(sweep.lambdas[0]))
+def images(plan: Plan, name: str) -> str:
+    """`1000 Fashion-MNIST images`: what member `name` trains on, from its settings."""
+    _, _, data = settings(plan, name)
     return f"{data.train_size} Fashion-MNIST images"
 
 
