@@ -113,8 +113,11 @@ class Study:
         self.member, self.report_only = member, report_only
         self.roles = roles or {}
 
-    # The roles a study's sentences and figures need, each with how many members play it.
+    # The roles a study's sentences and figures need, each with how many members play it;
+    # and those it can do without (their sentences left out with their members), checked
+    # alike where the YAML gives them.
     needed_roles: dict[str, int] = {}
+    optional_roles: dict[str, int] = {}
 
     def named_members(self) -> dict[str, list[str]]:
         """Each setting that names members (`roles.book_gap`, a subclass's `compared`) ->
@@ -125,7 +128,8 @@ class Study:
         """A renamed or missing member, or a role the study needs and the YAML does not
         declare, is a setting the study cannot use (ValueError, exit 2 naming it), not a
         sentence that silently says nothing."""
-        for role, count in self.needed_roles.items():
+        declared = {role: n for role, n in self.optional_roles.items() if role in self.roles}
+        for role, count in (self.needed_roles | declared).items():
             if len(self.roles.get(role, [])) != count:
                 raise ValueError(f"--study.roles.{role}: {type(self).__name__} needs {count} "
                                  f"members in this role, got {self.roles.get(role, [])}")
@@ -135,8 +139,9 @@ class Study:
                                  f"the members are {', '.join(members)}")
 
     def role(self, role: str) -> list[str]:
-        """The members that play `role` (the YAML's `study.roles`), checked at plan time."""
-        return self.roles[role]
+        """The members that play `role` (the YAML's `study.roles`), checked at plan time;
+        none for an optional role the YAML leaves out."""
+        return self.roles.get(role, []) if role in self.optional_roles else self.roles[role]
 
     def all_members(self) -> dict[str, dict[str, Any]]:
         """Every member's overrides by name, declared ones first, then the grid's."""

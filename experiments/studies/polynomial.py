@@ -68,7 +68,9 @@ class Polynomial(RegressionStudy):
     # The members the prose speaks of (the YAML's study.roles): the book's SGD fits of
     # degrees 1, 3 and 19; its degree-19 fit and the same fitted to convergence on the same
     # examples; and degrees 1, 3 and 19 fitted to convergence (the second setup).
-    needed_roles = {"book": 3, "book_overfit": 2, "converged": 3}
+    # Without the book's members (--study.members of one's own), leave their roles out too.
+    needed_roles = {"converged": 3}
+    optional_roles = {"book": 3, "book_overfit": 2}
 
     def fits(self) -> list[str]:
         """The named members drawn as fits, the book's SGD members first."""
@@ -127,7 +129,7 @@ class Polynomial(RegressionStudy):
 
         verdicts = count_verdicts({m: {"verdict": v} for m, v in judged.items()}, setup)
         ours, book = "–", "–"
-        if (normal := self.role("book")[1]) in done:
+        if (book_members := self.role("book")) and (normal := book_members[1]) in done:
             weights = ", ".join(f"{w:.3f}" for w in mean_weights(done[normal]))
             ours = f"{normal} weights [{weights}] (mean of {done[normal]['seeds']} seeds)"
             book = f"{normal} weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
@@ -160,7 +162,7 @@ class Polynomial(RegressionStudy):
             f"{shown(over, 'train/loss')}, test/loss {shown(over, 'test/loss')}, "
             f"{over['test/loss'] / over['train/loss']:.3g}× train on average (val/train "
             f"{overfit_ratio(done[names[2]]):.3g}× as a geometric mean).")
-        if set(pair := self.role("book_overfit")) <= done.keys():
+        if (pair := self.role("book_overfit")) and set(pair) <= done.keys():
             book, converged = (done[m] for m in pair)
             text += (f" The book's degree-{degree(members[pair[0]])} fit after "
                      f"{book['epochs']} epochs of SGD is {verdict_phrase(judged[pair[0]])} "
@@ -185,7 +187,7 @@ class Polynomial(RegressionStudy):
                               f"{min(ratios):.3g} to {max(ratios):.3g})")
         if counts:
             book_size = next((num_train(m) for m in plan.members
-                              if m.name == self.role("book_overfit")[0]), "the book's")
+                              if m.name in self.role("book_overfit")[:1]), "the book's")
             lines.append(
                 "**How reliably degree 19 overfits** (val/loss above "
                 f"{1 + fitting.TOLERANCE:g}× its train/loss, or the floor): "
@@ -204,6 +206,8 @@ class Polynomial(RegressionStudy):
         """The two setups, in numbers from the members' settings."""
         members = {m.name: m for m in plan.members}
         book, converged = self.role("book"), self.role("converged")
+        if not book:
+            return []
         if not {book[0], book[2], converged[1]} <= members.keys():
             return []
         sgd, longest = members[book[0]].config, members[book[2]].config
@@ -222,7 +226,7 @@ class Polynomial(RegressionStudy):
         """Why a line's val/loss is below its train/loss here."""
         lines = [f"{name}'s val/loss {shown(done[name]['metrics'], 'val/loss')} is below its "
                  f"train/loss {shown(done[name]['metrics'], 'train/loss')}"
-                 for name in (self.role("book")[0], self.role("converged")[0]) if name in done
+                 for name in (*self.role("book")[:1], self.role("converged")[0]) if name in done
                  and done[name]["metrics"]["val/loss"] < done[name]["metrics"]["train/loss"]]
         if not lines:
             return []
@@ -238,7 +242,7 @@ class Polynomial(RegressionStudy):
 
     def weights_note(self, done: dict[str, dict]) -> list[str]:
         """book_normal's learned weights beside d2l's printed ones and the truth."""
-        if (name := self.role("book")[1]) not in done:
+        if not (sgd := self.role("book")) or (name := sgd[1]) not in done:
             return []
         result = done[name]
         runs = [run["metrics"]["weights"] for run in result["runs"]
