@@ -11,6 +11,7 @@ from experiments.engine.aggregate import (
     difference,
     mean_se,
     merge_seeds,
+    paired,
     paired_apart,
     paired_difference,
     wilson,
@@ -147,3 +148,16 @@ def test_the_rule_is_a_t_test_at_five_percent_over_few_seeds():
     rng = np.random.default_rng(1)
     called = sum(beyond_noise(*mean_se(list(rng.normal(0, 1, 3)))) for _ in range(20000))
     assert 0.04 < called / 20000 < 0.06
+
+
+def test_seeds_pair_by_their_name_not_their_position():
+    # b's seeds listed in another order: pairing by name gives each pair's own difference.
+    def result(member, values, order):
+        runs = [{"member": f"{member},seed={k}", "status": "completed",
+                 "metrics": {"loss": values[k]}} for k in order]
+        return {"member": member, "runs": runs, "metrics": {}}
+
+    a = result("a", [1.0, 2.0, 4.0], [0, 1, 2])
+    b = result("b", [0.5, 1.5, 3.5], [2, 0, 1])
+    difference, se = paired(a, b, lambda metrics: metrics["loss"])
+    assert difference == pytest.approx(0.5) and se == pytest.approx(0.0)

@@ -1,9 +1,10 @@
 """The book's curves figure read back from event files: a curve where there is one."""
 
 from jsonargparse import Namespace
+from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
-from experiments.engine.figures import curves_figure
+from experiments.engine.figures import band, curves_figure
 from experiments.engine.plan import Member
 
 
@@ -37,3 +38,12 @@ def test_a_closed_form_beside_trained_members_is_drawn_as_points(tmp_path):
     assert lines["sgd"].get_linestyle() == "-" and list(lines["sgd"].get_xdata()) == [1, 2, 3]
     assert lines["solved"].get_linestyle() == "None" and lines["solved"].get_marker() == "o"
     assert figure.axes[0].get_xlabel() == "epoch" and figure.axes[0].get_ylabel() == "½·MSE"
+
+
+def test_a_band_on_a_log_axis_stops_at_a_tenth_of_the_mean():
+    ax = Figure().subplots()
+    band(ax, [1, 2, 3], [1.0, 2.0, 3.0], [0.5, 5.0, float("nan")], "o-", "C0", "m", log=True)
+    lower = ax.collections[0].get_paths()[0].vertices[:, 1]
+    # The ± se band: mean − se where that stays above mean/10, else mean/10; NaN: no band.
+    assert {round(y, 9) for y in lower} >= {0.5, 0.2, 3.0}
+    assert min(lower) >= 0.1

@@ -121,3 +121,20 @@ def test_board_writes_the_study_layout_and_hparams_without_extra_scalars(tmp_pat
     hparams = b"".join(v.metadata.plugin_data.content for v in found["hparams"])
     assert b"model.lr" in hparams and b"model.num_hiddens" in hparams
     assert "scalars" not in found  # no stray point at step 0 on any curve
+
+
+@pytest.mark.parametrize("args, text", [
+    ((0.41234, 0.00812), "0.412 ± 0.0081"),
+    ((0.41234, float("nan")), "0.412"),  # one seed: no error bar
+    ((0.41234, None), "0.412"),
+    ((-0.0112, 0.0015, "+.3g"), "-0.0112 ± 0.0015"),  # a difference, signed
+    ((0.0112, 0.0015, "+.3f", ".3f"), "+0.011 ± 0.002"),
+])
+def test_mean_and_standard_error_are_written_one_way(args, text):
+    assert report.pm(*args) == text
+
+
+def test_a_merged_metric_is_shown_with_its_standard_error_where_it_has_one():
+    metrics = {"val/loss": 0.1484, "val/loss_se": 0.01234, "w_norm": 13.21}
+    assert report.shown(metrics, "val/loss") == "0.148 ± 0.012"
+    assert report.shown(metrics, "w_norm") == "13.2"

@@ -13,7 +13,7 @@ from datamodules import PolynomialData
 from datamodules.polynomial import features, fold_indices
 from experiments.engine import config, registry
 from experiments.engine.cli import main
-from experiments.studies.polynomial import dominated, spread
+from experiments.studies.polynomial import Polynomial, dominated, spread
 
 
 def splits(**kwargs) -> dict:
@@ -99,8 +99,10 @@ def test_fits_trained_to_convergence_underfit_fit_and_overfit_over_ten_training_
     # the grid cut to two validation points.
     members = {"underfit": {"data.degree": 1}, "normal": {"data.degree": 3},
                "overfit": {"data.degree": 19}}
+    # Without the book's members, the roles name the converged fits alone.
+    roles = {"converged": list(members)}
     assert main(["polynomial", "--logdir", str(logdir), "--study.members", json.dumps(members),
-                 "--study.grid", '{"data.degree": [0, 10]}',
+                 "--study.roles", json.dumps(roles), "--study.grid", '{"data.degree": [0, 10]}',
                  "--trainer.enable_progress_bar", "false"]) == 0
     study = logdir / "polynomial"
     rows = {row["member"]: row for row in json.loads((study / "summary.json").read_text())}
@@ -184,3 +186,17 @@ def test_fits_in_closed_form_run_ten_training_sets_and_the_books_sgd_members_fiv
     seeds = Counter(m.base_name for m in plan.members)
     assert seeds["book_overfit"] == seeds["book_normal"] == 5  # thousands of SGD steps each
     assert seeds["overfit"] == seeds["book_overfit_converged"] == seeds["degree=10"] == 10
+
+
+def test_the_members_the_prose_speaks_of_are_declared_roles_checked_at_plan_time():
+    roles = registry.load("polynomial").defaults["study"]["init_args"]["roles"]
+    members = {name: {} for name in ("book_underfit", "book_normal", "book_overfit",
+                                     "book_overfit_converged", "underfit", "normal")}
+    with pytest.raises(ValueError, match="--study.roles.converged: overfit is not a member"):
+        Polynomial(members=members, roles=roles).selected_members()
+    with pytest.raises(ValueError, match="--study.roles.book: Polynomial needs 3 members"):
+        Polynomial(members=members, roles={**roles, "book": ["book_normal"]}).selected_members()
+    # The book's roles may be left out with the book's members: the converged fits alone.
+    converged = {name: {} for name in roles["converged"]}
+    study = Polynomial(members=converged, roles={"converged": roles["converged"]})
+    assert list(study.selected_members()) == roles["converged"] and study.role("book") == []

@@ -31,6 +31,29 @@ def test_a_member_that_is_not_there_is_refused_by_name(study, named):
         study.selected_members()
 
 
+class Paired(Study):
+    needed_roles = {"pair": 2}
+
+
+@pytest.mark.parametrize("study, named", [
+    # A role naming a member the study does not have (renamed in the YAML, say).
+    (Study(members=MEMBERS, roles={"pair": ["scratch", "concise2"]}),
+     "--study.roles.pair: concise2 is not a member; the members are scratch, concise"),
+    # A role the study's sentences need, not declared, or with too few members.
+    (Paired(members=MEMBERS), "--study.roles.pair: Paired needs 2 members in this role"),
+    (Paired(members=MEMBERS, roles={"pair": ["scratch"]}), "needs 2 members in this role"),
+])
+def test_a_role_that_names_no_member_is_refused_when_the_plan_is_made(study, named):
+    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+        study.selected_members()
+
+
+def test_the_members_a_role_names_are_what_role_returns():
+    study = Paired(members=MEMBERS, roles={"pair": ["concise", "scratch"]})
+    assert list(study.selected_members()) == ["scratch", "concise"]
+    assert study.role("pair") == ["concise", "scratch"]  # in the YAML's order
+
+
 def table(study) -> list[str]:
     return [line for line in (study / "summary.md").read_text().splitlines() if line[:1] == "|"]
 

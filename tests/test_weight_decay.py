@@ -10,7 +10,7 @@ import torch
 from conftest import run_main
 
 from datamodules import HighDimensionalData
-from experiments.engine import aggregate, config, registry
+from experiments.engine import aggregate, cli, config, registry
 from experiments.engine.aggregate import mean_se
 from experiments.engine.plan import seed_of
 from experiments.studies.weight_decay import WeightDecay, initial_weights, unseen_part
@@ -129,14 +129,33 @@ def seeds_of(member: str, w_norms: list[float], val_losses: list[float]) -> list
 
 
 def test_adamws_difference_is_explained_only_beyond_two_standard_errors():
-    study = WeightDecay()
+    study = WeightDecay(roles={"ways": ["wd=3", "adamw"]})
     # The case: AdamW 0.0801 ± 0.0061 against the penalty's 0.0904 ± 0.014, the
     # same ‖w‖: paired differences −0.02, +0.01, −0.03, 0.0, −0.01 (mean −0.01, se 0.007).
     penalty = seeds_of("wd=3", [0.36] * 5, [0.09, 0.07, 0.11, 0.08, 0.10])
     within = seeds_of("adamw", [0.36] * 5, [0.07, 0.08, 0.08, 0.08, 0.09])
-    note = study.ways_note(aggregate.merge_seeds(penalty + within))
+    note = study.ways_note(aggregate.merge_seeds(penalty + within), 3)
     assert "within noise" in note and "Adam's steps" not in note
     # AdamW below the penalty by 0.02 ± 0.001 in every draw: apart, and explained.
     apart = seeds_of("adamw", [0.36] * 5, [0.07, 0.049, 0.091, 0.06, 0.081])
-    note = study.ways_note(aggregate.merge_seeds(penalty + apart))
+    note = study.ways_note(aggregate.merge_seeds(penalty + apart), 3)
     assert "Their numbers differ" in note and "Adam's steps" in note
+
+
+def test_a_member_renamed_in_the_sweeps_but_not_in_the_roles_is_refused_by_name(tmp_path,
+                                                                                 capsys):
+    # The book's sweep renamed (sgd,wd=0 ...): the roles still name wd=0 and wd=3, so the
+    # plan is refused, naming them, before anything runs (not a takeaway that says nothing).
+    sweeps = registry.load("weight_decay").defaults["study"]["init_args"]["sweeps"]
+    sweeps = [{**sweeps[0], "prefix": "sgd,"}, *sweeps[1:]]
+    code = cli.main(["weight_decay", "--study.sweeps", json.dumps(sweeps),
+                     "--logdir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--study.roles.book_gap: wd=0, wd=3 is not a member" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweeps_role_is_one_the_study_draws():
+    with pytest.raises(ValueError, match="role 'books' is unknown or repeated"):
+        WeightDecay(sweeps=[{"prefix": "", "lambdas": [0], "role": "books"}])

@@ -15,8 +15,34 @@ two-sided t-test at 5 %. Within it, the words are *within noise*, never an expla
 import math
 import statistics
 from collections.abc import Callable
+from typing import Any, NotRequired, TypedDict
 
 from experiments.engine.plan import SEED_SEPARATOR
+
+
+class RunResult(TypedDict):
+    """One run's result: what its metrics.json holds (runner.member_result)."""
+
+    member: str  # the run's name, `degree=3,seed=2` (plan.SEED_SEPARATOR)
+    status: str  # completed, diverged, failed, ...
+    epochs: float  # epochs trained (a merged result: their mean where seeds differ)
+    seconds: float
+    metrics: dict[str, Any]  # metric -> its final value (a list for weights)
+    experiment: NotRequired[str]
+    code: NotRequired[str]  # the code version that ran it
+    message: NotRequired[str]  # why it failed or diverged, where it did
+
+
+class Result(RunResult):
+    """One member's seeds as one result (merge_seeds): named by the member (`degree=3`),
+    `metrics` the means over its completed seeds, each `M` with its standard error `M_se`
+    (two or more seeds) and a test accuracy with its Wilson interval `test/acc_lo`/`_hi`;
+    what every study's takeaways, tables and figures read."""
+
+    seeds: int  # how many seeds it ran
+    runs: list[RunResult]  # the seeds' own results, in seed order
+    epochs_se: NotRequired[float]  # where seeds stopped early at different epochs
+
 
 Z95 = 1.959964  # the standard normal's 97.5th percentile: two-sided 95%
 
@@ -64,7 +90,7 @@ def apart(a: float, a_se: float, b: float, b_se: float) -> bool:
     return beyond_noise(a - b, math.hypot(a_se, b_se))
 
 
-def per_seed(result: dict, value: Callable[[dict], float]) -> dict[str, float]:
+def per_seed(result: Result | RunResult, value: Callable[[dict], float]) -> dict[str, float]:
     """seed -> value(its metrics), over a merged result's completed seeds: what pairs."""
     return {run["member"].partition(SEED_SEPARATOR)[2]: value(run["metrics"])
             for run in result.get("runs", [result]) if run["status"] == "completed"}
@@ -74,6 +100,12 @@ def paired_difference(a: dict[str, float], b: dict[str, float]) -> tuple[float, 
     """Mean and standard error of a − b over the seeds both have (seed -> value): where a
     seed is the same data draw in both members, pairing removes what they share."""
     return mean_se([a[seed] - b[seed] for seed in a if seed in b])
+
+
+def paired(a: Result, b: Result, value: Callable[[dict], float]) -> tuple[float, float]:
+    """Mean and standard error of value(a) − value(b) over the seeds two merged results
+    both have, paired by seed (the one pairing rule: by the seed's name, never by position)."""
+    return paired_difference(per_seed(a, value), per_seed(b, value))
 
 
 def paired_apart(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -94,13 +126,13 @@ def wilson(accuracy: float, n: int, z: float = Z95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def completed(result: dict) -> bool:
+def completed(result: Result | RunResult) -> bool:
     """Whether a run, or any seed of a merged result, completed: a merged result's metrics
     are its completed seeds' means (its status then reads e.g. `completed ×4, diverged ×1`)."""
     return "completed" in result["status"]
 
 
-def merge_seeds(results: list[dict]) -> list[dict]:
+def merge_seeds(results: list[RunResult]) -> list[Result]:
     """One merged result per member, in the order members first appear."""
     groups: dict[str, list[dict]] = {}
     for result in results:
@@ -108,7 +140,7 @@ def merge_seeds(results: list[dict]) -> list[dict]:
     return [merged(name, runs) for name, runs in groups.items()]
 
 
-def merged(name: str, runs: list[dict]) -> dict:
+def merged(name: str, runs: list[RunResult]) -> Result:
     statuses = [r["status"] for r in runs]
     status = statuses[0] if len(set(statuses)) == 1 else ", ".join(
         f"{s} ×{statuses.count(s)}" for s in dict.fromkeys(statuses))
@@ -141,7 +173,7 @@ def merged(name: str, runs: list[dict]) -> dict:
     return result
 
 
-def epochs(runs: list[dict]) -> dict:
+def epochs(runs: list[RunResult]) -> dict:
     """{"epochs": N} where every seed trained N epochs; else their mean under `epochs` and
     its standard error under `epochs_se` (seeds stopped early, each at its own epoch), like
     every other column."""
@@ -152,7 +184,7 @@ def epochs(runs: list[dict]) -> dict:
     return {"epochs": mean, "epochs_se": se}
 
 
-def difference(a: dict, b: dict, key: str) -> tuple[float, float]:
+def difference(a: Result, b: Result, key: str) -> tuple[float, float]:
     """a − b in metric `key` of two merged results, with its standard error over seeds:
     paired by seed where both ran the same seeds (each pair shares its data draw and
     batch order, so the pairs' spread is the noise of the difference), else the difference

@@ -27,9 +27,11 @@ def closed_form(member: Member) -> bool:
 
 
 def loss_unit(member: Member) -> str:
+    """What the member's loss measures: what its model class declares (`loss_unit`), else
+    its `loss` setting's, else cross-entropy."""
     model = member.config.model
-    if model.class_path.endswith("Perceptron"):
-        return "perceptron criterion"
+    if declared := getattr(class_of(model), "loss_unit", None):
+        return declared
     if closed_form(member):  # least squares: ½·MSE
         return LOSS_UNITS["l2"]
     loss = getattr(model.init_args, "loss", None)
@@ -99,13 +101,52 @@ def curves_figure(members: list[Member]) -> Figure | None:
 
 
 def band(ax, x: list[float], mean: list[float], se: list[float], style: str, color: str,
-         label: str) -> None:
+         label: str, log: bool = False) -> None:
     """A mean over seeds against x, with a ± one standard error band (none where a point
-    has one seed: NaN)."""
+    has one seed: NaN or None). On a `log` axis the band's lower edge stops at a tenth of
+    the mean, where mean − se would reach zero or below."""
     ax.plot(x, mean, style, color=color, label=label, markersize=4)
-    error = [0.0 if math.isnan(e) else e for e in se]
-    ax.fill_between(x, [m - e for m, e in zip(mean, error, strict=True)],
-                    [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
+    error = [0.0 if e is None or math.isnan(e) else e for e in se]
+    low = [m - e for m, e in zip(mean, error, strict=True)]
+    if log:
+        low = [max(lo, m / 10) for lo, m in zip(low, mean, strict=True)]
+    ax.fill_between(x, low, [m + e for m, e in zip(mean, error, strict=True)], color=color,
+                    alpha=0.2)
+
+
+def against(members: list[Member], x_of, label: str, done: dict[str, dict],
+            val_alone: bool = False) -> Figure:
+    """Loss (left, log) and accuracy (right) of train and val against x_of(member): the
+    mean over seeds with a ± se band. `val_alone` adds val/loss on a linear scale between
+    them, its minimum marked: beside train's fall over decades the log scale flattens it."""
+    x = [x_of(m) for m in members]
+    panels = ("loss", "val", "acc") if val_alone else ("loss", "acc")
+    figure = Figure(figsize=(4.6 * len(panels), 3.8), layout="constrained")
+    for ax, panel in zip(figure.subplots(1, len(panels)), panels, strict=True):
+        metric = "loss" if panel == "val" else panel
+        stages = (("val", "C1"),) if panel == "val" else (("train", "C0"), ("val", "C1"))
+        for stage, color in stages:
+            key = f"{stage}/{metric}"
+            band(ax, x, [done[m.name][key] for m in members],
+                 [done[m.name].get(f"{key}_se") for m in members], "o-", color, stage,
+                 log=panel == "loss")
+        if panel == "val":
+            lowest = min(range(len(x)), key=lambda i: done[members[i].name]["val/loss"])
+            minimum = done[members[lowest].name]["val/loss"]
+            ax.axhline(minimum, color="grey", ls=":", lw=1)
+            ax.plot([x[lowest]], [minimum], "*", color="k", ms=12,
+                    label=f"minimum {minimum:.3g}")
+        ax.set_xscale("log")
+        ax.set_xticks(x, [str(v) for v in x], minor=False)
+        ax.minorticks_off()
+        ax.set_xlabel(label)
+        ax.set_ylabel({"loss": "final cross-entropy (log scale)",
+                       "val": "final validation cross-entropy (linear)",
+                       "acc": "final accuracy"}[panel])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.axes[0].set_yscale("log")
+    return figure
 
 
 def predict(model: torch.nn.Module, X: torch.Tensor, batch: int = 2048) -> torch.Tensor:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from experiments.engine.files import write_atomically
-from experiments.engine.report import cell
+from experiments.engine.report import cell, plus_se
 
 FILE = "headline.json"
 
@@ -30,9 +30,7 @@ def metric(result: dict, key: str) -> str:
     its standard error over seeds (training noise) and, for a test accuracy, its 95% Wilson
     interval over the test examples (test sampling alone)."""
     metrics, seeds = result["metrics"], result.get("seeds", 1)
-    text = cell(metrics.get(key))
-    if isinstance(metrics.get(f"{key}_se"), float):
-        text += f" ± {metrics[f'{key}_se']:.2g}"
+    text = cell(metrics.get(key)) + plus_se(metrics.get(f"{key}_se"))
     text += f" ({seeds} seed{'s' if seeds != 1 else ''}"
     if isinstance(metrics.get(f"{key}_lo"), float):
         text += f"; test sampling [{metrics[f'{key}_lo']:.3f}, {metrics[f'{key}_hi']:.3f}]"

@@ -6,6 +6,7 @@ writes any of it.
 """
 
 import json
+import math
 import os
 import sys
 import textwrap
@@ -118,12 +119,27 @@ def cell(value, scientific: bool = False) -> str:
     return text.replace("|", "\\|")  # a literal | would split the Markdown cell
 
 
+def plus_se(se: float | None, spec: str = ".2g") -> str:
+    """` ± 0.008`: the standard error part of `mean ± se`, empty where there is none (one
+    seed: None or NaN)."""
+    return f" ± {se:{spec}}" if isinstance(se, float) and not math.isnan(se) else ""
+
+
+def pm(mean: float, se: float | None = None, spec: str = ".3g", se_spec: str = ".2g") -> str:
+    """`0.412 ± 0.008`, `+0.011 ± 0.0015`: a mean (or a difference: spec "+.3g") with its
+    standard error over seeds where it has one; the one way summaries write mean ± se."""
+    return f"{mean:{spec}}" + plus_se(se, se_spec)
+
+
+def shown(metrics: dict, key: str, spec: str = ".3g", se_spec: str = ".2g") -> str:
+    """A merged metric `key` as `pm`, with its `key_se` where it has one."""
+    return pm(metrics[key], metrics.get(f"{key}_se"), spec, se_spec)
+
+
 def shown_value(row: dict, key: str, scientific: bool) -> str:
     """A metric as `mean ± se` where the row averages seeds, with the Wilson interval of an
     accuracy as `[lo, hi]` where it has one."""
-    text = cell(row.get(key), scientific)
-    if isinstance(row.get(f"{key}_se"), float):
-        text += f" ± {row[f'{key}_se']:.2g}"
+    text = cell(row.get(key), scientific) + plus_se(row.get(f"{key}_se"))
     if isinstance(row.get(f"{key}_lo"), float) and isinstance(row.get(f"{key}_hi"), float):
         text += f" [{row[f'{key}_lo']:.3f}, {row[f'{key}_hi']:.3f}]"
     return text

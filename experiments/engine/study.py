@@ -9,6 +9,15 @@ Members come from the experiment's YAML as overrides in the command line's dotte
 An experiment with more to say (figures, folds, checks) subclasses Study and names it
 with `study.class_path` in its YAML.
 
+Its sentences and figures name members only through roles the YAML declares
+(`study.roles: {book_gap: [wd=0, wd=3]}`; the roles a study needs are its `needed_roles`)
+or through the sweep's own structure (`sweep`), and read the numbers they state from the
+members' settings. Every setting that names members (roles, and a subclass's own, e.g.
+`compared`: `named_members`) is checked when the plan is made: a renamed or missing member
+is exit 2 naming it. The hooks see `aggregate.Result`s (a member's seeds merged), write
+mean ± se with `report.pm` / `report.shown`, pair seeds with `aggregate.difference` /
+`aggregate.paired`, and draw bands with `figures.band`.
+
 `seeds: N` runs every member N times (see plan.py); the summary, the figures and the
 verdicts see one merged result per member (aggregate.py): means with standard errors.
 Only final members (`final`: by default the declared ones, not grid points or folds)
@@ -31,6 +40,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from experiments.engine import aggregate, member_lock, report, runner
+from experiments.engine.aggregate import Result, RunResult
 from experiments.engine.figures import curves_figure
 from experiments.engine.groups import grouped, run_group
 from experiments.engine.headline import (
@@ -77,6 +87,7 @@ class Study:
         vectorize: bool = True,
         member: str | None = None,
         report_only: bool = False,
+        roles: dict[str, list[str]] | None = None,
     ):
         """
         Args:
@@ -90,6 +101,9 @@ class Study:
                 vectorised run (engine/groups.py); false trains them one by one.
             member: run only this member (a name or an index), e.g. one task of a job array.
             report_only: run nothing; build the summary from the members already finished.
+            roles: role -> the members that play it, e.g. {"book_gap": ["wd=0", "wd=3"]}:
+                how a takeaway or a figure names the members it speaks of (the roles a
+                study needs are its `needed_roles`); checked when the plan is made.
         """
         if seeds < 1:
             raise ValueError(f"--study.seeds must be >= 1, got {seeds}")
@@ -97,6 +111,37 @@ class Study:
         self.seeds, self.seed_data, self.final = seeds, seed_data, final
         self.vectorize = vectorize
         self.member, self.report_only = member, report_only
+        self.roles = roles or {}
+
+    # The roles a study's sentences and figures need, each with how many members play it;
+    # and those it can do without (their sentences left out with their members), checked
+    # alike where the YAML gives them.
+    needed_roles: dict[str, int] = {}
+    optional_roles: dict[str, int] = {}
+
+    def named_members(self) -> dict[str, list[str]]:
+        """Each setting that names members (`roles.book_gap`, a subclass's `compared`) ->
+        the names it gives: checked against the members when the plan is made."""
+        return {f"roles.{role}": names for role, names in self.roles.items()}
+
+    def check_named_members(self, members: dict[str, dict]) -> None:
+        """A renamed or missing member, or a role the study needs and the YAML does not
+        declare, is a setting the study cannot use (ValueError, exit 2 naming it), not a
+        sentence that silently says nothing."""
+        declared = {role: n for role, n in self.optional_roles.items() if role in self.roles}
+        for role, count in (self.needed_roles | declared).items():
+            if len(self.roles.get(role, [])) != count:
+                raise ValueError(f"--study.roles.{role}: {type(self).__name__} needs {count} "
+                                 f"members in this role, got {self.roles.get(role, [])}")
+        for setting, names in self.named_members().items():
+            if unknown := [name for name in names if name not in members]:
+                raise ValueError(f"--study.{setting}: {', '.join(unknown)} is not a member; "
+                                 f"the members are {', '.join(members)}")
+
+    def role(self, role: str) -> list[str]:
+        """The members that play `role` (the YAML's `study.roles`), checked at plan time;
+        none for an optional role the YAML leaves out."""
+        return self.roles.get(role, []) if role in self.optional_roles else self.roles[role]
 
     def all_members(self) -> dict[str, dict[str, Any]]:
         """Every member's overrides by name, declared ones first, then the grid's."""
@@ -125,8 +170,10 @@ class Study:
         return name in (self.members if self.final is None else self.final)
 
     def selected_members(self) -> dict[str, dict[str, Any]]:
-        """The members this invocation runs: all of them, or the one `member` names."""
+        """The members this invocation runs: all of them, or the one `member` names
+        (where every member the settings name exists)."""
         members = self.all_members()
+        self.check_named_members(members)
         if self.member is None:
             return members
         if self.report_only:  # a summary of one member would only look like one
@@ -139,7 +186,7 @@ class Study:
                              f"or an index from 0 to {len(names) - 1}")
         return {name: members[name]}
 
-    def run(self, plan: Plan) -> list[dict]:
+    def run(self, plan: Plan) -> list[RunResult]:
         """Run the selected members one by one (skipping finished ones), then report.
 
         One `member` leaves the summary to a later `report_only` run: the tasks of a job
@@ -163,7 +210,7 @@ class Study:
                   "once every member has finished, --study.report_only true writes the summary")
         return results
 
-    def run_members(self, plan: Plan, members: list[Member]) -> list[dict]:
+    def run_members(self, plan: Plan, members: list[Member]) -> list[RunResult]:
         """Run the members that have not finished, same-shaped ones together (unless
         `vectorize` is false); the results in the members' order. A member another process
         is training (member_lock.py) is left to it and waited for at the end, then reused
@@ -229,19 +276,19 @@ class Study:
         """The study's own final numbers of a trained member, for its metrics.json."""
         return {}
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """Members decided by the results of the planned ones (e.g. a final fit of the
         candidate they chose), run after them and reported with them. Like the other
         hooks, it sees one merged result and one member (seed 0's) per member."""
         return []
 
-    def later_runs(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_runs(self, plan: Plan, results: list[RunResult]) -> list[Member]:
         """The later members' runs, one per seed."""
         later = self.later_members(*merged(plan, results))
         return [run for m in later
                 for run in plan.seeded(m, self.seeds_of(m.name), self.seed_data)]
 
-    def report_finished(self, plan: Plan) -> list[dict]:
+    def report_finished(self, plan: Plan) -> list[RunResult]:
         """The summary of the members that have finished, listing the ones still missing."""
         finished = {m.name: None if changed_settings(m) else read_metrics(m)
                     for m in plan.members}
@@ -266,7 +313,7 @@ class Study:
         self.summarize(plan, results, notes)
         return results
 
-    def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
+    def summarize(self, plan: Plan, results: list[RunResult], notes: str = "") -> None:
         """summary.json, summary.md and the figures, with what the subclass adds."""
         # The hooks see one member and one merged result per member (with report_only, the
         # finished ones); the table's columns still come from the whole study.
@@ -284,7 +331,7 @@ class Study:
                                                     f"{found.ours}")
         write_headline(plan.folder, found)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """What runs/index.md says of the study: by default each of the book's members
         (the YAML's `book`) beside the book's number for it, the takeaway's first sentence
         and the verdicts per setup; a study whose result is not a book number (a peak, a
@@ -293,25 +340,25 @@ class Study:
         return Headline(ours, book, first_sentence(self.takeaway(plan, results)),
                         count_verdicts(self.columns(plan, results)))
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         """What the study found, in a sentence or two computed from the numbers: the first
         thing summary.md says."""
         return ""
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         """Markdown under the summary's table: how to read it (a rule, a choice)."""
         return ""
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict] | None:
         """summary.md's table rows in place of one per member (summary.json keeps those):
         a study of many selection members (folds) shows what they select among."""
         return None
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         """member -> extra columns of its summary row (e.g. a verdict)."""
         return {}
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The book's `plot` of the members' train and val curves by epoch (a study with
         many members draws the ones that tell its story)."""
         figure = curves_figure([m for m in plan.members if m.folder.exists()])
@@ -319,13 +366,13 @@ class Study:
                    "as d2l's `plot` draws them")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The study's figures; an experiment's Study subclass draws its own. `results`
         line up with `plan.members` (with `report_only`, the finished ones)."""
         return []
 
 
-def merged(plan: Plan, results: list[dict]) -> tuple[Plan, list[dict]]:
+def merged(plan: Plan, results: list[RunResult]) -> tuple[Plan, list[Result]]:
     """The plan with one member per member (its seed 0, named without the seed) and one
     merged result per member (aggregate.merge_seeds)."""
     firsts = {}

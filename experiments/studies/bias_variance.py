@@ -30,9 +30,10 @@ from matplotlib.figure import Figure
 
 from datamodules import PolynomialRedraws
 from experiments.engine import report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
+from experiments.engine.report import shown
 from experiments.engine.study import Study, sweep
 from experiments.studies import fitting
 
@@ -110,14 +111,14 @@ class BiasVariance(Study):
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         return decomposition(model, data)
 
-    def curve(self, plan: Plan, results: list[dict]) -> list[dict]:
+    def curve(self, plan: Plan, results: list[Result]) -> list[dict]:
         """The completed degrees' rows, by degree: degree, test/loss and the three terms."""
         done = {r["member"]: r["metrics"] for r in results if completed(r)}
         rows = [{"data.degree": m.config.data.init_args.degree, **done[m.name]}
                 for m in sweep(plan, "data.degree", "model.num_inputs") if m.name in done]
         return sorted(rows, key=degree)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         rows = {degree(r): r for r in self.curve(plan, results)}
         top = max(rows, default=0)
         if not {1, 3} <= rows.keys() or top <= 3:
@@ -131,15 +132,15 @@ class BiasVariance(Study):
         data = plan.members[0].config.data.init_args
         return (
             f"Over {data.redraws} training sets of {data.num_train} examples, bias² falls "
-            f"from {mean_se(rows[1], 'bias2')} at degree 1 to {mean_se(rows[3], 'bias2')} at "
+            f"from {shown(rows[1], 'bias2')} at degree 1 to {shown(rows[3], 'bias2')} at "
             f"degree 3; it is zero within two standard errors at {len(zero)} of the "
             f"{len(specified)} degrees ≥ 3, which contain the cubic. The variance rises from "
-            f"{mean_se(rows[3], 'variance')} at degree 3 to {mean_se(rows[top], 'variance')} "
+            f"{shown(rows[3], 'variance')} at degree 3 to {shown(rows[top], 'variance')} "
             f"at degree {top}; the expected test error is lowest at degree {degree(best)} "
-            f"({mean_se(best, 'test/loss')}, the noise floor ½σ² = {data.noise ** 2 / 2:.3g}). "
+            f"({shown(best, 'test/loss')}, the noise floor ½σ² = {data.noise ** 2 / 2:.3g}). "
             f"bias² + variance + noise matches the measured test/loss within {100 * gap:.2g} % "
             f"at every degree. The too-simple fits vary too: at degree {low} the variance is "
-            f"{mean_se(rows[low], 'variance')}, "
+            f"{shown(rows[low], 'variance')}, "
             f"{rows[low]['variance'] / rows[3]['variance']:.0f}× degree 3's, though the noise "
             f"is the same: the part of the cubic that a {shape} cannot follow looks different "
             f"through each training set's x, so each set's best {shape} tilts its own way, and "
@@ -149,7 +150,7 @@ class BiasVariance(Study):
             f"one {rows[top]['redraw_median']:.3g} (degree 3: {rows[3]['redraw_median']:.3g})."
         )
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         rows = {degree(r): r for r in self.curve(plan, results)}
         if not {2, 3} <= rows.keys():
             return Headline("–")
@@ -158,14 +159,14 @@ class BiasVariance(Study):
         gap = max(abs(r["terms_sum"] / r["test/loss"] - 1) for r in rows.values())
         top = max(rows)
         return Headline(
-            f"bias² {mean_se(rows[2], 'bias2')} at degree 2, zero within 2 se at {len(zero)} "
-            f"of {len(specified)} degrees ≥ 3; variance {mean_se(rows[3], 'variance')} at "
-            f"degree 3, {mean_se(rows[top], 'variance')} at {top}; bias² + variance + noise "
+            f"bias² {shown(rows[2], 'bias2')} at degree 2, zero within 2 se at {len(zero)} "
+            f"of {len(specified)} degrees ≥ 3; variance {shown(rows[3], 'variance')} at "
+            f"degree 3, {shown(rows[top], 'variance')} at {top}; bias² + variance + noise "
             f"= test/loss within {100 * gap:.2g} %",
             takeaway="too simple a degree is biased, too high a one varies: the expected "
                      "test error is their sum plus the noise")
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict] | None:
         """One row per degree: the decomposition with its standard errors, beside the
         measured test loss, and how that spreads over the fits."""
         keys = [*TERMS, "terms_sum", "test/loss", "redraw_median", "redraw_worst", "cond"]
@@ -175,7 +176,7 @@ class BiasVariance(Study):
                  **{f"{k}_se": row[f"{k}_se"] for k in keys if f"{k}_se" in row}}
                 for row in self.curve(plan, results)] or None
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         rows = self.curve(plan, results)
         if not rows:
             return ""
@@ -214,7 +215,7 @@ class BiasVariance(Study):
             "scored on the test split."
             + numerics)) if text)
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         rows = self.curve(plan, results)
         if len(rows) < 2:
             return []
@@ -224,11 +225,6 @@ class BiasVariance(Study):
                    "is drawn as its upper bound (▽); the measured test loss (×) over their "
                    "sum, the median training set's test loss dashed")
         return [report.Figure("decomposition", caption, decomposition_figure(rows))]
-
-
-def mean_se(row: dict, key: str) -> str:
-    """`0.665 ± 0.039`: an estimate and its standard error over the training sets."""
-    return f"{row[key]:.3g} ± {row[f'{key}_se']:.2g}"
 
 
 def error_bars(values: list[float], errors: list[float]) -> list[list[float]]:

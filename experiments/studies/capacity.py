@@ -4,14 +4,13 @@ widens (model capacity, on training labels partly wrong) and as its training set
 
 import math
 
-from matplotlib.figure import Figure
-
 from datamodules import FashionMNISTDataModule
 from experiments.engine import aggregate, report
-from experiments.engine.aggregate import completed
-from experiments.engine.figures import curves_figure
+from experiments.engine.aggregate import Result, RunResult, completed
+from experiments.engine.figures import against, curves_figure
 from experiments.engine.headline import Headline, count_verdicts
 from experiments.engine.plan import SEED_SEPARATOR, Member, Plan
+from experiments.engine.report import pm
 from experiments.engine.study import Study, sweep
 from experiments.studies import fitting
 
@@ -59,14 +58,14 @@ def chance_bound(member: Member) -> float:
     return chance + FAILED_WITHIN_SE * math.sqrt(chance * (1 - chance) / train_size(member))
 
 
-def failed_to_train(run: dict, member: Member) -> bool:
+def failed_to_train(run: RunResult, member: Member) -> bool:
     accuracy = run["metrics"].get("train/acc")
     return (run["status"] == "completed" and accuracy is not None
             and accuracy <= chance_bound(member))
 
 
-def split_failed(plan: Plan, results: list[dict]
-                 ) -> tuple[list[dict], dict[str, list[tuple[str, float, float]]]]:
+def split_failed(plan: Plan, results: list[RunResult]
+                 ) -> tuple[list[RunResult], dict[str, list[tuple[str, float, float]]]]:
     """The seeds' results without those that failed to train, and the failed ones as
     member -> [(seed, train/acc, the chance bound it fell under)]."""
     members = {m.name: m for m in plan.members}
@@ -86,13 +85,6 @@ def steps(member: Member, epochs: int | None = None) -> int:
     epochs = member.config.trainer.max_epochs if epochs is None else epochs
     return epochs * math.ceil(train_size(member) / data.batch_size)
 
-
-
-def paired(a: dict, b: dict, value) -> tuple[float, float]:
-    """Mean and standard error of value(a) − value(b) over the seeds both merged results
-    have: paired, as a seed is the same training draw and validation split in every
-    member."""
-    return aggregate.paired_difference(aggregate.per_seed(a, value), aggregate.per_seed(b, value))
 
 
 def val_loss(metrics: dict) -> float:
@@ -128,11 +120,11 @@ class Capacity(Study):
     # member -> [(seed, train/acc, chance bound)] of its seeds that failed to train
     failures: dict[str, list[tuple[str, float, float]]] = {}
 
-    def summarize(self, plan: Plan, results: list[dict], notes: str = "") -> None:
+    def summarize(self, plan: Plan, results: list[RunResult], notes: str = "") -> None:
         trained, self.failures = split_failed(plan, results)
         super().summarize(plan, trained, notes)
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         # Each curve is its own group: a width is judged beside the best width on the same
         # images, a training-set size beside the best size at the same width.
         # Past memorisation every width fits train better than val, so a width overfits
@@ -150,7 +142,7 @@ class Capacity(Study):
             best = min(widths, key=lambda m: merged[m.name]["metrics"]["val/loss"])
             for member in widths:
                 if member is not best and "verdict by width" in columns.get(member.name, {}):
-                    change, se = paired(merged[member.name], merged[best.name], val_acc)
+                    change, se = aggregate.paired(merged[member.name], merged[best.name], val_acc)
                     columns[member.name]["verdict by width"] += "; val/acc " + direction(
                         change, se, "above", "below", "within noise of") + " the best width's" \
                         + one_seed(se)
@@ -166,11 +158,11 @@ class Capacity(Study):
     def width_result(best: Member, widest: Member, merged: dict) -> dict:
         """The width curve's result for summary.json: the width where val/loss is lowest,
         and how far above it the widest's val/loss and val/acc are (paired by seed)."""
-        rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
-        acc, acc_se = paired(merged[widest.name], merged[best.name], val_acc)
+        rise, rise_se = aggregate.paired(merged[widest.name], merged[best.name], val_loss)
+        acc, acc_se = aggregate.paired(merged[widest.name], merged[best.name], val_acc)
         return dict(zip(HEADLINE, (width(best), rise, rise_se, acc, acc_se), strict=True))
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """The width curve's result: where val/loss is lowest, and the widest's rise above
         it in val/loss and val/acc (paired by seed), beside how many seeds failed."""
         widest = next((c for c in self.columns(plan, results).values() if HEADLINE[0] in c),
@@ -180,8 +172,8 @@ class Capacity(Study):
         best, rise, rise_se, acc, acc_se = (widest[key] for key in HEADLINE)
         failed = sum(len(seeds) for seeds in self.failures.values())
         ours = (f"val/loss lowest at width {best}" + (
-            f"; the widest {rise:+.3g} ± {rise_se:.2g} above it, its val/acc {acc:+.3f} ± "
-            f"{acc_se:.2g} (paired by seed)" if rise or rise_se else ", the widest")
+            f"; the widest {pm(rise, rise_se, '+.3g')} above it, its val/acc "
+            f"{pm(acc, acc_se, '+.3f')} (paired by seed)" if rise or rise_se else ", the widest")
             + (f"; {failed} seed{'s' * (failed > 1)} failed to train, left out"
                if failed else ""))
         loss_rises = aggregate.beyond_noise(rise, rise_se) and rise > 0
@@ -192,12 +184,12 @@ class Capacity(Study):
                                                     "stays within noise")),
             verdicts=count_verdicts(self.columns(plan, results)))
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict]:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict]:
         hidden = (*UNSHOWN, *HEADLINE)
         return [{k: v for k, v in row.items() if k not in hidden}
                 for row in report.rows(plan, results, self.columns(plan, results))]
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         merged = {r["member"]: r for r in results if "val/loss" in r["metrics"]}
         done = {name: r["metrics"] for name, r in merged.items()}
         parts = []
@@ -208,7 +200,8 @@ class Capacity(Study):
         if len(sizes) >= 2:
             gaps = {m.name: aggregate.per_seed(merged[m.name], gap) for m in sizes}
             shown_gaps = ", ".join(
-                f"{pm(*aggregate.mean_se(list(gaps[m.name].values())))} ({train_size(m)})"
+                f"{pm(*aggregate.mean_se(list(gaps[m.name].values())), '.3f', '.3f')} "
+                f"({train_size(m)})"
                 for m in sizes)
             shrink, shrink_se = aggregate.paired_difference(gaps[sizes[0].name],
                                                             gaps[sizes[-1].name])
@@ -232,41 +225,41 @@ class Capacity(Study):
         start = f"On {images(narrowest)}, validation loss "
         if best is widest:
             return (start + f"is lowest at the widest, {width(widest)} hidden units "
-                    f"({shown(done[best.name], 'val/loss')}): no rise past a minimum"
+                    f"({report.shown(done[best.name], 'val/loss')}): no rise past a minimum"
                     f"{self.accuracy_clause(narrowest, best, merged, done)}.")
         if best is not narrowest:
-            start += (f"is {shown(done[narrowest.name], 'val/loss')} at width "
+            start += (f"is {report.shown(done[narrowest.name], 'val/loss')} at width "
                       f"{width(narrowest)} and lowest at {width(best)} "
-                      f"({shown(done[best.name], 'val/loss')})")
+                      f"({report.shown(done[best.name], 'val/loss')})")
         else:
             start += (f"is lowest at the narrowest, {width(best)} hidden units "
-                      f"({shown(done[best.name], 'val/loss')})")
-        rise, rise_se = paired(merged[widest.name], merged[best.name], val_loss)
+                      f"({report.shown(done[best.name], 'val/loss')})")
+        rise, rise_se = aggregate.paired(merged[widest.name], merged[best.name], val_loss)
         above = f"{rise / done[best.name]['val/loss']:+.0%} against the minimum"
         if rise_se != rise_se:  # one seed: no error bar to judge the rise by
             above += " (1 seed)"
             start += ", then rises" if rise > 0 else ""
         elif aggregate.beyond_noise(rise, rise_se):
-            above += f" (paired over seeds {rise:+.3g} ± {rise_se:.2g})"
+            above += f" (paired over seeds {pm(rise, rise_se, '+.3g')})"
             start += ", then rises" if rise > 0 else ""
         else:
-            above += f", within noise (paired over seeds {rise:+.3g} ± {rise_se:.2g})"
+            above += f", within noise (paired over seeds {pm(rise, rise_se, '+.3g')})"
         noise = widest.config.data.init_args.get("label_noise", 0.0)
         wrong_too = ", the wrong ones too" if noise and done[widest.name]["train/acc"] >= 0.98 \
             else ""
         return (f"{start}: the widest, {width(widest)}, fits its training labels{wrong_too} "
-                f"(train/acc {shown(done[widest.name], 'train/acc')}) and its val/loss is "
-                f"{shown(done[widest.name], 'val/loss')}, {above}"
+                f"(train/acc {report.shown(done[widest.name], 'train/acc')}) and its val/loss is "
+                f"{report.shown(done[widest.name], 'val/loss')}, {above}"
                 f"{self.accuracy_clause(widest, best, merged, done)}.")
 
     def accuracy_clause(self, widest: Member, best: Member, merged: dict, done: dict
                         ) -> str:
         """What the widest's val/acc does against the loss-optimal width's: cross-entropy
         also counts how sure a wrong answer is, so the two can part."""
-        change, se = paired(merged[widest.name], merged[best.name], val_acc)
-        both = (f"{shown(done[widest.name], 'val/acc')} at {width(widest)} against "
-                f"{shown(done[best.name], 'val/acc')} at {width(best)}; paired "
-                f"{change:+.3f} ± {se:.2g}")
+        change, se = aggregate.paired(merged[widest.name], merged[best.name], val_acc)
+        both = (f"{report.shown(done[widest.name], 'val/acc')} at {width(widest)} against "
+                f"{report.shown(done[best.name], 'val/acc')} at {width(best)}; paired "
+                f"{pm(change, se, '+.3f')}")
         if se != se:
             return f"; its val/acc is {both} (1 seed)"
         if not aggregate.beyond_noise(change, se):
@@ -277,7 +270,7 @@ class Capacity(Study):
                 "net, and the loss rises because its mistakes are confident, not because "
                 "there are more of them")
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         setup = []
         if widths := sweep(plan, *WIDTH):
             config = widths[0].config
@@ -320,7 +313,7 @@ class Capacity(Study):
                 "the width's capacity. It is left out of its member's means and verdict "
                 "(`failed seeds` counts them, `seeds` the ones averaged); its run folder stays."]
 
-    def peak(self, plan: Plan, results: list[dict]) -> list[str]:
+    def peak(self, plan: Plan, results: list[Result]) -> list[str]:
         """Where val/loss peaks between the minimum and the widest, if it does, and whether
         the widest is below that peak beyond noise. Five widths at one training budget
         cannot show a second descent (double_descent sweeps through its threshold)."""
@@ -333,18 +326,18 @@ class Capacity(Study):
         if not low < top < len(widths) - 1:
             return []
         peak, widest = widths[top], widths[-1]
-        fall, se = paired(merged[peak.name], merged[widest.name], val_loss)
+        fall, se = aggregate.paired(merged[peak.name], merged[widest.name], val_loss)
         where = (f"val/loss is highest at {width(peak)} hidden units "
-                 f"({shown(merged[peak.name]['metrics'], 'val/loss')})")
+                 f"({report.shown(merged[peak.name]['metrics'], 'val/loss')})")
         if aggregate.beyond_noise(fall, se):
             return [f"Past the minimum, {where} and lower at the widest by {fall:.3g} ± "
                     f"{se:.2g} (paired over seeds). That is {len(widths)} widths at one "
                     "training budget, not a second descent: `double_descent` shows that, "
                     "sweeping the model size through its interpolation threshold."]
         return [f"Past the minimum, {where}; the widest is within noise of it "
-                f"({fall:+.3g} ± {se:.2g}, paired)."]
+                f"({pm(fall, se, '+.3g')}, paired)."]
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """Seed 0's curves of the width members, one setup: the sizes train for different
         numbers of epochs (the same steps), which an epoch axis would not line up."""
         widths = [m for m in sorted(sweep(plan, *WIDTH), key=width) if m.folder.exists()]
@@ -356,7 +349,7 @@ class Capacity(Study):
                    "val/* on true labels")
         return [report.Figure("curves", caption, figure)]
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         merged = {r["member"]: r for r in results
                   if completed(r) and "val/loss" in r["metrics"]}
         done = {name: r["metrics"] for name, r in merged.items()}
@@ -365,7 +358,7 @@ class Capacity(Study):
         widths = sorted((m for m in sweep(plan, *WIDTH) if m.name in done), key=width)
         if len(widths) >= 2:
             best = min(widths, key=lambda m: done[m.name]["val/loss"])
-            change, se = paired(merged[widths[-1].name], merged[best.name], val_acc)
+            change, se = aggregate.paired(merged[widths[-1].name], merged[best.name], val_acc)
             accuracy = direction(change, se, "higher than", "lower than", "within noise of")
             caption = (f"Model capacity: final train and validation loss (log; val/loss alone "
                        "on a linear scale in the middle, its minimum starred) and accuracy "
@@ -373,7 +366,7 @@ class Capacity(Study):
                        f"{widths[0].config.trainer.max_epochs} epochs each; mean ± se over "
                        f"{seeds} seeds (failed seeds left out). val/loss is lowest at "
                        f"{width(best)}; the widest's val/acc is {accuracy} that width's "
-                       f"(paired {change:+.3f} ± {se:.2g}){one_seed(se)}")
+                       f"(paired {pm(change, se, '+.3f')}){one_seed(se)}")
             figure = against(widths, width, "hidden units (log scale)", done, val_alone=True)
             figures.append(report.Figure("width", caption, figure))
         sizes = sorted((m for m in sweep(plan, *SIZE) if m.name in done), key=train_size)
@@ -397,51 +390,3 @@ def budget(sizes: list[Member], merged: dict) -> str:
         return f"each trained for {counts.pop()} SGD steps"
     listed = ", ".join(f"{min(ran[m.name])}–{max(ran[m.name])} ({train_size(m)})" for m in sizes)
     return f"trained for unequal numbers of SGD steps: {listed}"
-
-
-def pm(mean: float, se: float) -> str:
-    return f"{mean:.3f}" + (f" ± {se:.3f}" if se == se else "")
-
-
-def shown(metrics: dict, key: str) -> str:
-    """`0.412 ± 0.008`: a merged metric with its standard error over seeds, if it has one."""
-    error = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.3g}" + (f" ± {error:.2g}" if error is not None else "")
-
-
-def against(members: list[Member], x_of, label: str, done: dict[str, dict],
-            val_alone: bool = False) -> Figure:
-    """Loss (left, log) and accuracy (right) of train and val against x_of(member): the
-    mean over seeds with a ± se band. `val_alone` adds val/loss on a linear scale between
-    them, its minimum marked: beside train's fall over decades the log scale flattens it."""
-    x = [x_of(m) for m in members]
-    panels = ("loss", "val", "acc") if val_alone else ("loss", "acc")
-    figure = Figure(figsize=(4.6 * len(panels), 3.8), layout="constrained")
-    for ax, panel in zip(figure.subplots(1, len(panels)), panels, strict=True):
-        metric = "loss" if panel == "val" else panel
-        stages = (("val", "C1"),) if panel == "val" else (("train", "C0"), ("val", "C1"))
-        for stage, color in stages:
-            key = f"{stage}/{metric}"
-            mean = [done[m.name][key] for m in members]
-            error = [done[m.name].get(f"{key}_se", 0.0) for m in members]
-            ax.plot(x, mean, "o-", color=color, label=stage)
-            ax.fill_between(x, [max(v - e, v / 10) for v, e in zip(mean, error, strict=True)],
-                            [v + e for v, e in zip(mean, error, strict=True)],
-                            color=color, alpha=0.25)
-        if panel == "val":
-            lowest = min(range(len(x)), key=lambda i: done[members[i].name]["val/loss"])
-            minimum = done[members[lowest].name]["val/loss"]
-            ax.axhline(minimum, color="grey", ls=":", lw=1)
-            ax.plot([x[lowest]], [minimum], "*", color="k", ms=12,
-                    label=f"minimum {minimum:.3g}")
-        ax.set_xscale("log")
-        ax.set_xticks(x, [str(v) for v in x], minor=False)
-        ax.minorticks_off()
-        ax.set_xlabel(label)
-        ax.set_ylabel({"loss": "final cross-entropy (log scale)",
-                       "val": "final validation cross-entropy (linear)",
-                       "acc": "final accuracy"}[panel])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    figure.axes[0].set_yscale("log")
-    return figure

@@ -11,7 +11,7 @@ and the test error falls again: the classical U-curve and then a second descent.
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study, sweep
@@ -23,12 +23,12 @@ class DoubleDescent(Study):
     def is_final(self, name: str) -> bool:
         return True  # every member is a point on the curve; none is chosen by another
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         return {m.name: {"params": m.config.model.init_args.num_features,
                          "n_train": m.config.data.init_args.train_size}
                 for m in plan.members}
 
-    def curve(self, plan: Plan, results: list[dict]) -> list[dict]:
+    def curve(self, plan: Plan, results: list[Result]) -> list[dict]:
         """The completed members' metrics with params and n_train, by params."""
         done = {r["member"]: r["metrics"] for r in results
                 if completed(r) and "test/loss" in r["metrics"]}
@@ -37,7 +37,7 @@ class DoubleDescent(Study):
                 for m in sweep(plan, "model.num_features") if m.name in done]
         return sorted(rows, key=lambda row: row["params"])
 
-    def peak(self, plan: Plan, results: list[dict]) -> tuple[dict, dict, dict] | None:
+    def peak(self, plan: Plan, results: list[Result]) -> tuple[dict, dict, dict] | None:
         """The curve's highest test loss and the lowest on each side of it (None when the
         highest is at either end of the sweep: then there is no peak to speak of)."""
         rows = self.curve(plan, results)
@@ -48,7 +48,7 @@ class DoubleDescent(Study):
             rows[peak + 1:], key=lambda row: row["test/loss"])
         return rows[peak], *lowest
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         if (found := self.peak(plan, results)) is None:
             return Headline("no peak inside the sweep", takeaway="no double descent here")
         top, left, right = found
@@ -60,7 +60,7 @@ class DoubleDescent(Study):
             f"the lowest beyond (p = {right['params']})",
             takeaway="past the interpolation threshold the minimum-norm fit descends again")
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         if (found := self.peak(plan, results)) is None:
             return ("No double descent: the test loss does not peak inside the sweep."
                     if self.curve(plan, results) else "")
@@ -76,7 +76,7 @@ class DoubleDescent(Study):
             f"test accuracy falls to {top['test/acc']:.3f} at the peak."
         )
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         if not results:
             return ""
         return "\n\n".join(text for text in (self.takeaway(plan, results), (
@@ -89,7 +89,7 @@ class DoubleDescent(Study):
             "interpolates. Every member is a point on the curve (nothing is selected), so "
             "every one is scored on the test split (the official 10000 images).")) if text)
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         rows = self.curve(plan, results)
         if len(rows) < 2:
             return []

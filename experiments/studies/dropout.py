@@ -15,10 +15,11 @@ import math
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import beyond_noise, difference, mean_se
+from experiments.engine.aggregate import Result, beyond_noise, difference, mean_se
 from experiments.engine.figures import band, curves_figure, read_curves
 from experiments.engine.headline import Headline, beside_the_book, metric
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm
 from experiments.studies.fashion import FashionStudy, beside_the_books, comparisons, split_note
 
 # The final members: what each adds to the setup, in the order they are shown.
@@ -44,7 +45,7 @@ def chosen(results: dict[str, dict], names: dict[float, str]) -> float | None:
     return min(losses, key=losses.get) if losses else None
 
 
-def gap(result: dict) -> tuple[float, float]:
+def gap(result: Result) -> tuple[float, float]:
     """val/loss − train/loss over the completed seeds (both scored alike): mean and
     standard error (NaN without any)."""
     runs = [r for r in result.get("runs", [result]) if r["status"] == "completed"]
@@ -88,20 +89,23 @@ class Dropout(FashionStudy):
         return members
 
     def setup_of(self, name: str) -> str:
-        return "the book's MLP (d2l 4.6)" if name in self.members else (
-            "the setup that overfits (capacity's: 500 noisy 7×7 images)")
+        if name in self.members:
+            return "the book's MLP (d2l 4.6)"
+        size, side = self.setup.get("data.train_size"), self.setup.get("data.resize")
+        return "the setup that overfits" + (
+            f" (capacity's: {size} noisy {side}×{side} images)" if size and side else "")
 
     def seeds_of(self, name: str) -> int:
         return min(self.book_seeds, self.seeds) if name in self.members else self.seeds
 
-    def choices(self, results: list[dict]) -> tuple[float | None, float | None]:
+    def choices(self, results: list[Result]) -> tuple[float | None, float | None]:
         """(the rate, the λ) that validation chose: lowest mean val/loss in each sweep."""
         by_name = {r["member"]: r for r in results}
         rate = chosen(by_name, {r: rate_name(r) for r in self.rates})
         lam = chosen(by_name, {0.0: rate_name(0), **{lam: wd_name(lam) for lam in self.lambdas}})
         return rate, lam
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """none, l2, dropout and both, each with validation's choice, as final members. A
         choice of 0 leaves out the members it would make copies of `none`."""
         rate, lam = self.choices(results)
@@ -130,7 +134,7 @@ class Dropout(FashionStudy):
 
     # -- what summary.md says -------------------------------------------------------------
 
-    def compared_to_none(self, results: list[dict]) -> dict[str, tuple[float, float]]:
+    def compared_to_none(self, results: list[Result]) -> dict[str, tuple[float, float]]:
         """Each regulariser's test/acc minus none's, paired by seed (same data draw)."""
         by_name = {r["member"]: r for r in results}
         if "test/acc" not in by_name.get("none", {}).get("metrics", {}):
@@ -138,7 +142,7 @@ class Dropout(FashionStudy):
         return {name: difference(by_name[name], by_name["none"], "test/acc")
                 for name in REGULARISERS[1:] if name in by_name}
 
-    def sweep_sentence(self, results: list[dict]) -> str:
+    def sweep_sentence(self, results: list[Result]) -> str:
         rate, lam = self.choices(results)
         if rate is None:
             return ""
@@ -147,14 +151,14 @@ class Dropout(FashionStudy):
         d, se = difference(at, none, "val/loss")
         return (f"On the setup that overfits, validation chooses dropout {rate:g} (val/loss "
                 f"{metric(at, 'val/loss')} against {metric(none, 'val/loss')} without, "
-                f"{d:+.3g} ± {se:.2g}: {effect(d, se, higher_is_better=False)}) and λ = "
+                f"{pm(d, se, '+.3g')}: {effect(d, se, higher_is_better=False)}) and λ = "
                 f"{lam:g}.")
 
-    def regulariser_sentence(self, results: list[dict]) -> str:
+    def regulariser_sentence(self, results: list[Result]) -> str:
         effects = self.compared_to_none(results)
         if not effects:
             return ""
-        said = [f"{name} {effect(d, se)} ({d:+.3f} ± {se:.2g})"
+        said = [f"{name} {effect(d, se)} ({pm(d, se, '+.3f')})"
                 for name, (d, se) in effects.items()]
         among = comparisons(results, [n for n in REGULARISERS[1:] if n in effects])
         both = ""
@@ -166,13 +170,13 @@ class Dropout(FashionStudy):
         return ("Tested against none (test/acc, paired by seed): " + "; ".join(said) + "."
                 + (f" Among them, {among[0].lower()}{among[1:]}" if among else "") + both)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         sentences = (beside_the_books(plan, results), split_note(plan),
                      comparisons(results, self.compared), self.sweep_sentence(results),
                      self.regulariser_sentence(results))
         return " ".join(s for s in sentences if s)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         ours, book = beside_the_book(plan.experiment.book, results)
         by_name = {r["member"]: r for r in results}
         effects = self.compared_to_none(results)
@@ -182,7 +186,7 @@ class Dropout(FashionStudy):
             ours += (f"; dropout {rate:g} on the overfitting setup: test/acc "
                      f"{metric(by_name['dropout'], 'test/acc')} against none's "
                      f"{metric(by_name['none'], 'test/acc')}")
-            takeaway = (f"dropout {effect(d, se)} where the MLP overfits ({d:+.3f} ± {se:.2g} "
+            takeaway = (f"dropout {effect(d, se)} where the MLP overfits ({pm(d, se, '+.3f')} "
                         "test acc)")
         elif self.choices(results)[0] == 0:
             takeaway = "validation chose no dropout: it does not help on this setup"
@@ -190,7 +194,7 @@ class Dropout(FashionStudy):
             takeaway = "the regularisers' final members have no test result yet"
         return Headline(ours, book, takeaway)
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         by_name = {r["member"]: r for r in results}
         effects = self.compared_to_none(results)
         rows = []
@@ -231,14 +235,14 @@ class Dropout(FashionStudy):
 
     # -- figures --------------------------------------------------------------------------
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         book = [m for m in plan.members if m.name in self.members and m.folder.exists()]
         figure = curves_figure(book)
         caption = ("The book's members at the book's settings (seed 0): train (solid) and "
                    "validation (dashed) curves by epoch")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures = []
         by_name = {r["member"]: r for r in results}
         done = {r: by_name[rate_name(r)] for r in self.rates if rate_name(r) in by_name}

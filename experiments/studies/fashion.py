@@ -7,14 +7,15 @@ import math
 from itertools import combinations
 
 from experiments.engine import report
-from experiments.engine.aggregate import beyond_noise, difference
+from experiments.engine.aggregate import Result, beyond_noise, difference
 from experiments.engine.figures import confusion_figure, misclassified_figure
 from experiments.engine.headline import Headline, beside_the_book, books_members, metric
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm
 from experiments.engine.study import Study
 
 
-def best_on_validation(plan: Plan, results: list[dict], needs: str = "val/acc"
+def best_on_validation(plan: Plan, results: list[Result], needs: str = "val/acc"
                        ) -> tuple[Member, dict] | None:
     """The trained member with the highest val/acc among those whose metrics have `needs`:
     validation chooses, the test split picks nothing."""
@@ -23,14 +24,14 @@ def best_on_validation(plan: Plan, results: list[dict], needs: str = "val/acc"
     return max(trained, key=lambda mr: mr[1]["metrics"]["val/acc"], default=None)
 
 
-def resolution(result: dict, key: str) -> float:
+def resolution(result: Result, key: str) -> float:
     """The smallest difference in an accuracy that its test examples resolve: the test
     sampling standard error √(p(1 − p)/n) (0 where there is no count)."""
     n, p = result["metrics"].get(f"{key.partition('/')[0]}/examples"), result["metrics"][key]
     return math.sqrt(p * (1 - p) / n) if n and key.endswith("acc") else 0.0
 
 
-def comparisons(results: list[dict], names: list[str], key: str = "test/acc") -> str:
+def comparisons(results: list[Result], names: list[str], key: str = "test/acc") -> str:
     """Each pair of the named members' `key`, its difference called only beyond two
     standard errors over seeds (paired by seed: aggregate.difference) and beyond what the
     test examples resolve (two members that differ by a few test images are alike)."""
@@ -44,13 +45,13 @@ def comparisons(results: list[dict], names: list[str], key: str = "test/acc") ->
                         "test images resolve: alike")
         elif beyond_noise(d, se):
             better, worse = (a, b) if d > 0 else (b, a)
-            said.append(f"{better} beats {worse} by {abs(d):.2g} ± {se:.2g}")
+            said.append(f"{better} beats {worse} by {pm(abs(d), se, '.2g')}")
         else:
-            said.append(f"{a} and {b} differ by {d:+.2g} ± {se:.2g}, within noise")
+            said.append(f"{a} and {b} differ by {pm(d, se, '+.2g')}, within noise")
     return f"In {key}: " + "; ".join(said) + "." if said else ""
 
 
-def beside_the_books(plan: Plan, results: list[dict]) -> str:
+def beside_the_books(plan: Plan, results: list[Result]) -> str:
     """Each of the book's members' numbers (the YAML's `book`), ours beside the book's."""
     said = [f"{e['member']}'s {e['metric']} is {metric(r, e['metric'])} against the book's "
             f"≈ {e['value']:g} ({e['where']})"
@@ -75,13 +76,12 @@ class FashionStudy(Study):
                 difference called only beyond its noise over seeds (aggregate's rule).
         """
         super().__init__(**kwargs)
-        members = self.all_members()
-        if unknown := [name for name in compared or [] if name not in members]:
-            raise ValueError(f"--study.compared: {', '.join(unknown)} is not a member; the "
-                             f"members are {', '.join(members)}")
         self.compared = compared or []
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def named_members(self) -> dict[str, list[str]]:
+        return {**super().named_members(), "compared": self.compared}
+
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         sentences = [beside_the_books(plan, results), comparisons(results, self.compared)]
         if best := best_on_validation(plan, results):
             member, result = best
@@ -91,11 +91,11 @@ class FashionStudy(Study):
             sentences.append(text + ".")
         return " ".join(s for s in (*sentences, split_note(plan)) if s)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         ours, book = beside_the_book(plan.experiment.book, results)
         return Headline(ours, book, comparisons(results, self.compared) or "–")
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures, loaded = [], {}
 
         def trained(member: Member):  # each member's model and data loaded once

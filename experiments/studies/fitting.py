@@ -5,6 +5,8 @@ import math
 import statistics
 
 from experiments.engine import aggregate
+from experiments.engine.aggregate import Result
+from experiments.engine.plan import SEED_SEPARATOR, Member
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 DEGREE_AXIS = "degree of the polynomial (features x⁰ … xᵈ)"  # an x axis's words
@@ -51,16 +53,16 @@ def verdict_rule(floor: float = 0.0, ratios: bool = False, rise: bool = False) -
     )
 
 
-def seed_losses(result: dict) -> dict[str, tuple[float, float]]:
+def seed_losses(result: Result) -> dict[str, tuple[float, float]]:
     """seed run name's seed part -> (train/loss, val/loss), of the completed seeds."""
-    return {run["member"].partition(",seed=")[2]: (run["metrics"]["train/loss"],
+    return {run["member"].partition(SEED_SEPARATOR)[2]: (run["metrics"]["train/loss"],
                                                    run["metrics"]["val/loss"])
             for run in result.get("runs", [result])
             if run["status"] == "completed" and "val/loss" in run["metrics"]
             and "train/loss" in run["metrics"]}
 
 
-def verdicts(results: list[dict], floor: float = 0.0, ratios: bool = False,
+def verdicts(results: list[Result], floor: float = 0.0, ratios: bool = False,
              rise: bool = False) -> dict[str, str]:
     """member -> underfitting | overfitting | inconclusive | good fit, as verdict_rule
     says, for merged results (one per member, its seeds under `runs`). `ratios` compares
@@ -114,3 +116,20 @@ def with_num_inputs(overrides: dict) -> dict:
     if "data.degree" not in overrides:
         return overrides
     return {"model.num_inputs": overrides["data.degree"] + 1, **overrides}
+
+
+def degree(member: Member) -> int:
+    return member.config.data.init_args.degree
+
+
+def num_train(member: Member) -> int:
+    return member.config.data.init_args.num_train
+
+
+def trained_by_sgd(member: Member) -> bool:
+    return member.config.model.class_path.endswith("LinearRegression")
+
+
+def seed_values(result: Result, key: str) -> list[float]:
+    return [run["metrics"][key] for run in result["runs"]
+            if run["status"] == "completed" and key in run["metrics"]]

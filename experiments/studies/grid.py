@@ -13,11 +13,11 @@ the first grid key takes positive numbers, the final train and val metrics again
 """
 
 from experiments.engine import report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
+from experiments.engine.figures import against
 from experiments.engine.plan import Member, Plan
 from experiments.engine.study import Study
 from experiments.studies import fitting
-from experiments.studies.capacity import against, shown
 
 
 class GridStudy(Study):
@@ -37,24 +37,24 @@ class GridStudy(Study):
             return None
         return key, sorted(members, key=lambda m: m.flat_settings[key])
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         verdicts = fitting.verdicts(results, rise=True)
         return {member: {"verdict": verdict} for member, verdict in verdicts.items()}
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         done = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
         if not done:
             return ""
         best = min(done, key=lambda name: done[name]["val/loss"])
         verdicts = self.columns(plan, results)
         judged = "; ".join(f"{name} {column['verdict']}" for name, column in verdicts.items())
-        return (f"val/loss is lowest at {best} ({shown(done[best], 'val/loss')}). "
+        return (f"val/loss is lowest at {best} ({report.shown(done[best], 'val/loss')}). "
                 f"Verdicts: {judged}.")
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         return fitting.verdict_rule(rise=True)
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         done = {r["member"]: r["metrics"] for r in results
                 if completed(r) and "val/loss" in r["metrics"]
                 and "train/loss" in r["metrics"]}

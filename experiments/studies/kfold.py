@@ -8,9 +8,10 @@ from typing import Literal
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import completed, mean_se
+from experiments.engine.aggregate import Result, completed, mean_se
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm
 from experiments.studies import fitting
 from experiments.studies.regression import RegressionStudy
 
@@ -47,7 +48,7 @@ class KFold(RegressionStudy):
             for k in range(self.num_folds)
         }
 
-    def scores(self, results: list[dict]) -> dict[str, dict[str, list[float]]]:
+    def scores(self, results: list[Result]) -> dict[str, dict[str, list[float]]]:
         """candidate -> stage -> final loss per fold, for candidates whose folds all completed
         (with a validation loss: a run that stops between validations has none)."""
         by_name = {r["member"]: r for r in results}
@@ -69,7 +70,7 @@ class KFold(RegressionStudy):
         bar = mean[best] + standard_error(scores[best]["val"])
         return next(name for name in scores if mean[name] <= bar)
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """The chosen candidate's final fit: its first fold's settings without the fold."""
         scores = self.scores(results)
         if len(scores) < len(self.candidates()):  # a fold is missing or failed: no choice
@@ -82,7 +83,7 @@ class KFold(RegressionStudy):
         overrides = {k: v for k, v in first_fold.overrides.items() if k != "data.fold"}
         return [Member(name, config, plan.folder / name, overrides)]
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         scores = self.scores(results)
         if not scores:
             return ""
@@ -96,10 +97,10 @@ class KFold(RegressionStudy):
         return (f"{self.num_folds}-fold cross-validation over {len(scores)} candidates "
                 f"chooses {chosen} (val/loss {mean[chosen]:.3g} ± "
                 f"{standard_error(scores[chosen]['val']):.2g} over the folds; the lowest "
-                f"mean is {best}'s, {mean[best]:.3g} ± {standard_error(scores[best]['val']):.2g})"
+                f"mean is {best}'s, {pm(mean[best], standard_error(scores[best]['val']))})"
                 f"{tested}.")
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         scores = self.scores(results)
         if not scores:
             return Headline("–")
@@ -114,10 +115,10 @@ class KFold(RegressionStudy):
                             "cross-validation on the training data alone finds the degree of "
                             "the truth; the test split only scores the refit"))
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         return []  # a closed-form fit has one epoch: no curve to draw
 
-    def table(self, plan: Plan, results: list[dict]) -> list[dict] | None:
+    def table(self, plan: Plan, results: list[Result]) -> list[dict] | None:
         """One row per candidate (its folds' mean ± se), not one per fold."""
         scores = self.scores(results)
         if not scores:
@@ -129,7 +130,7 @@ class KFold(RegressionStudy):
                  "chosen": "✓" if name == chosen else ""}
                 for name, v in scores.items()]
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         scores = self.scores(results)
         if not scores:
             return ""
@@ -151,7 +152,7 @@ class KFold(RegressionStudy):
                           "for nothing else; no fold has a test/loss)."]
         return "\n".join(lines)
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         scores = self.scores(results)
         if len(scores) < 2:
             return []

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch.func import grad, vmap
 
 from experiments.engine import aggregate, report
+from experiments.engine.aggregate import Result
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Plan
 from experiments.studies.regression import RegressionStudy
@@ -21,7 +22,7 @@ TITLES = {
 }
 
 
-def ordered(results: list[dict], key: str) -> str:
+def ordered(results: list[Result], key: str) -> str:
     """`l1 < huber < l2`: the members by their mean `key`, `<` between neighbours that
     differ beyond noise (aggregate's rule, paired by seed: the same data draw), `≈` where
     they are within noise."""
@@ -34,14 +35,15 @@ def ordered(results: list[dict], key: str) -> str:
     return text
 
 
-def intercept_errors(results: list[dict]) -> tuple[list[dict], str]:
+def intercept_errors(results: list[Result]) -> tuple[list[dict], str]:
     """The members with an intercept error, and `l2 1.4 ± 0.09, l1 …` of them."""
     known = [r for r in results if "b_err" in r["metrics"]]
-    return known, ", ".join(f"{r['member']} {shown(r['metrics'], 'b_err')}" for r in known)
+    return known, ", ".join(f"{r['member']} {report.shown(r['metrics'], 'b_err', '.2g', '.1g')}"
+                            for r in known)
 
 
 class LossFunctions(RegressionStudy):
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         known, listed = intercept_errors(results)
         if not known:
             return ""
@@ -54,7 +56,7 @@ class LossFunctions(RegressionStudy):
                 f"(< beyond noise, a paired t-test over the seeds; ≈ within noise). The slope's "
                 f"largest error w_err: {ordered(known, 'w_err')}.")
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         known, listed = intercept_errors(results)
         if not known:
             return Headline("–")
@@ -62,7 +64,7 @@ class LossFunctions(RegressionStudy):
                         takeaway="with outliers in the training labels, L1 and Huber keep "
                                  "to the bulk of the data; L2's mean is pulled toward them")
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         caption = ("Each loss with label y = 0 against the prediction y' in [-5, 5]: the "
                    "loss, its likelihood exp(-loss) and its gradient (from autograd)")
         figures = [report.Figure("losses", caption, loss_panels())]
@@ -76,11 +78,6 @@ class LossFunctions(RegressionStudy):
                        "(dashed); right, the same less the truth, near the clean points")
             figures.insert(0, report.Figure("fits", caption, fits_figure(data, fits)))
         return figures
-
-
-def shown(metrics: dict, key: str) -> str:
-    error = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.2g}" + (f" ± {error:.1g}" if error is not None else "")
 
 
 def loss_panels() -> Figure:

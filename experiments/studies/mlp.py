@@ -6,13 +6,14 @@ from matplotlib.figure import Figure
 from torch.func import grad, vmap
 
 from experiments.engine import report
+from experiments.engine.aggregate import Result
 from experiments.engine.plan import Plan
 from experiments.studies.fashion import FashionStudy
 from modules.mlp import SCRATCH_ACTIVATIONS
 
 
 class MLPStudy(FashionStudy):
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         activations = report.Figure(
             "activations",
             "relu, sigmoid and tanh (solid) with their derivatives from autograd (dashed)",

@@ -14,7 +14,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from experiments.engine import report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline
 from experiments.engine.plan import Member, Plan
@@ -24,7 +24,7 @@ TRAIN_STYLE = {"marker": "o", "s": 14, "edgecolors": "k", "linewidths": 0.3}
 VAL_STYLE = {"marker": "^", "s": 14, "edgecolors": "none", "alpha": 0.6}
 
 
-def theorem_runs(plan: Plan, results: list[dict]) -> list[dict]:
+def theorem_runs(plan: Plan, results: list[Result]) -> list[dict]:
     """Every seed's own metrics of the margin sweep's completed runs (the perceptron on
     SeparablePoints, differing in the margin alone), each with its member's margin."""
     by_name = {r["member"]: r for r in results}
@@ -57,6 +57,9 @@ def count(value: float) -> str:
 class PerceptronStudy(Study):
     one_process = ("the perceptron updates after each misclassified point, and each rank "
                    "would update apart from the others")
+    # The members the prose speaks of (the YAML's study.roles): the perceptron on separable
+    # points; the perceptron and an MLP on XOR.
+    needed_roles = {"separable": 1, "xor": 2}
 
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         """The data's (r² + 1) / ρ², where it knows it, as `bound` beside the model's
@@ -65,12 +68,13 @@ class PerceptronStudy(Study):
         bound = getattr(data, "bound", None)
         return {} if bound is None else {"bound": float(bound)}
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         parts = []
-        if (m := by_name.get("separable")) and "updates" in m:
+        if (m := by_name.get(self.role("separable")[0])) and "updates" in m:
             parts.append(
-                f"On separable points (margin {separable_margin(plan):g}) the perceptron "
+                f"On separable points (margin {margin(plan, self.role('separable')[0]):g}) "
+                "the perceptron "
                 f"separates the training points (train acc {mean_se(m, 'train/acc')}) "
                 f"after {mean_se(m, 'updates')} updates, within the "
                 f"theorem's bound of {m['bound']:.0f}, and generalises: val acc "
@@ -90,7 +94,8 @@ class PerceptronStudy(Study):
                 parts.append(f"{capped} of these runs stopped at the epoch cap (trainer."
                              "max_epochs, --fast) before an epoch without a mistake: their "
                              "updates are a count so far.")
-        if (xor := by_name.get("xor")) and (mlp := by_name.get("mlp_xor")):
+        xor, mlp = (by_name.get(name) for name in self.role("xor"))
+        if xor and mlp:
             parts.append(
                 f"No line separates XOR: the perceptron stops at its epoch cap with train acc "
                 f"{mean_se(xor, 'train/acc')}, while a one-hidden-layer MLP "
@@ -98,10 +103,10 @@ class PerceptronStudy(Study):
                 f"{mean_se(mlp, 'val/acc')}).")
         return " ".join(parts)
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         by_name = {r["member"]: r["metrics"] for r in results if completed(r)}
         ours = []
-        if (m := by_name.get("separable")) and "updates" in m:
+        if (m := by_name.get(self.role("separable")[0])) and "updates" in m:
             ours.append(f"separable val/acc {mean_se(m, 'val/acc')} after "
                         f"{mean_se(m, 'updates')} updates (bound {m['bound']:.0f})")
         if runs := theorem_runs(plan, results):
@@ -109,14 +114,15 @@ class PerceptronStudy(Study):
             below = sum(r["updates"] <= r["bound"] for r in runs)
             ours.append(f"{below} of {len(runs)} runs over the margins within the bound, "
                         f"updates/bound {min(ratios):.2g}–{max(ratios):.2g}")
-        if (xor := by_name.get("xor")) and (mlp := by_name.get("mlp_xor")):
+        xor, mlp = (by_name.get(name) for name in self.role("xor"))
+        if xor and mlp:
             ours.append(f"XOR train/acc {mean_se(xor, 'train/acc')} (an MLP: "
                         f"{mean_se(mlp, 'train/acc')})")
         return Headline("; ".join(ours) or "–", takeaway=(
             "the perceptron converges within its bound, far inside it, and generalises on "
             "separable points; no line learns XOR"))
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         if not results:
             return ""
         return ("Every seed draws its own dataset (a new line and new points; train and val "
@@ -127,7 +133,7 @@ class PerceptronStudy(Study):
                 "side; the MLP's is cross-entropy). The trainer's cap of epochs is past the "
                 "largest bound, so the theorem says no separable run reaches it.")
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The declared members' curves (the margin sweep is told by `theorem`)."""
         declared = [m for m in plan.members if m.name in self.members and m.folder.exists()]
         figure = curves_figure(declared)
@@ -135,7 +141,7 @@ class PerceptronStudy(Study):
                    + ", ".join(m.name for m in declared) + " (seed 0), as d2l's `plot` draws them")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures = []
         if runs := theorem_runs(plan, results):
             caption = ("The convergence theorem: each run's perceptron updates against its "
@@ -166,8 +172,9 @@ class PerceptronStudy(Study):
         return figures
 
 
-def separable_margin(plan: Plan) -> float:
-    member = next(m for m in plan.members if m.name == "separable")
+def margin(plan: Plan, name: str) -> float:
+    """The margin of member `name`'s points (its data.margin)."""
+    member = next(m for m in plan.members if m.name == name)
     return member.config.data.init_args.margin
 
 
@@ -243,7 +250,7 @@ def points_figure(plan: Plan, members: list[Member]) -> Figure:
     return figure
 
 
-def draw_boundary(ax, plan: Plan, member: Member, result: dict) -> None:
+def draw_boundary(ax, plan: Plan, member: Member, result: Result) -> None:
     """The member's trained model's class over a grid, under its training and validation
     points; the title its seed-0 run's own numbers (counts as integers)."""
     model, data = plan.trained(member)

@@ -7,22 +7,18 @@ and the capacity curve of the converged fits against the degree."""
 import math
 import statistics
 
-import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-
-from datamodules.polynomial import MAX_DEGREE, PolynomialData, features
 from experiments.engine import aggregate, report
-from experiments.engine.aggregate import completed
+from experiments.engine.aggregate import Result, completed
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, count_verdicts
-from experiments.engine.plan import Member, Plan
+from experiments.engine.plan import Plan
+from experiments.engine.report import pm, shown
 from experiments.engine.study import sweep
 from experiments.studies import fitting
+from experiments.studies.fitting import degree, num_train, seed_values, trained_by_sgd
+from experiments.studies.polynomial_figures import capacity_figure, fits_figure
 from experiments.studies.regression import RegressionStudy
 
-FITS = ("book_underfit", "book_normal", "book_overfit", "book_overfit_converged", "underfit",
-        "normal", "overfit")
 TRUE_WEIGHTS = (5.0, 1.2, -3.4, 5.6)  # the book's cubic, the data's default
 # d2l 3.6's printed weights of its degree-3 fit (book_normal): one run of the book's SGD.
 BOOK_NORMAL_WEIGHTS = (5.01, 1.24, -3.42, 5.50)
@@ -33,24 +29,7 @@ def noise_floor(plan: Plan) -> float:
     return plan.members[0].config.data.init_args.noise ** 2 / 2
 
 
-def degree(member: Member) -> int:
-    return member.config.data.init_args.degree
-
-
-def num_train(member: Member) -> int:
-    return member.config.data.init_args.num_train
-
-
-def trained_by_sgd(member: Member) -> bool:
-    return member.config.model.class_path.endswith("LinearRegression")
-
-
-def seed_values(result: dict, key: str) -> list[float]:
-    return [run["metrics"][key] for run in result["runs"]
-            if run["status"] == "completed" and key in run["metrics"]]
-
-
-def mean_weights(result: dict) -> list[float]:
+def mean_weights(result: Result) -> list[float]:
     """The learned weights averaged over the seeds."""
     weights = [run["metrics"]["weights"] for run in result["runs"] if run["status"] == "completed"]
     return [statistics.fmean(w) for w in zip(*weights, strict=True)]
@@ -61,7 +40,7 @@ def spread(values: list[float]) -> str:
     can dominate."""
     mean, se = aggregate.mean_se(values)
     geometric = math.exp(statistics.fmean(math.log(v) for v in values))
-    return (f"mean {mean:.3g} ± {se:.2g}, median {statistics.median(values):.3g}, "
+    return (f"mean {pm(mean, se)}, median {statistics.median(values):.3g}, "
             f"geometric mean {geometric:.3g}")
 
 
@@ -70,7 +49,7 @@ def dominated(values: list[float]) -> bool:
     return len(values) > 1 and max(values) > sum(values) / 2
 
 
-def overfit_ratio(result: dict) -> float:
+def overfit_ratio(result: Result) -> float:
     """The geometric mean over seeds of val/loss ÷ train/loss."""
     ratios = [math.log(val / train) for train, val in fitting.seed_losses(result).values()]
     return math.exp(statistics.fmean(ratios))
@@ -81,15 +60,22 @@ def verdict_phrase(verdict: str) -> str:
     return f"a {verdict}" if verdict.startswith("good fit") else verdict
 
 
-def pm(metrics: dict, key: str) -> str:
-    se = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.3g}" + (f" ± {se:.2g}" if se is not None else "")
-
-
 class Polynomial(RegressionStudy):
     """Members declared by name are final (tested) and drawn as fits; the grid over the
     degree is a validation curve. Verdicts are given within each setup (members of one
     training-set size see the same examples); model.num_inputs follows data.degree."""
+
+    # The members the prose speaks of (the YAML's study.roles): the book's SGD fits of
+    # degrees 1, 3 and 19; its degree-19 fit and the same fitted to convergence on the same
+    # examples; and degrees 1, 3 and 19 fitted to convergence (the second setup).
+    # Without the book's members (--study.members of one's own), leave their roles out too.
+    needed_roles = {"converged": 3}
+    optional_roles = {"book": 3, "book_overfit": 2}
+
+    def fits(self) -> list[str]:
+        """The named members drawn as fits, the book's SGD members first."""
+        return list(dict.fromkeys([*self.role("book"), *self.role("book_overfit"),
+                                   *self.role("converged")]))
 
     def __init__(self, sgd_seeds: int = 5, **kwargs):
         """
@@ -108,7 +94,7 @@ class Polynomial(RegressionStudy):
         by_sgd = overrides.get("model.class_path") == "modules.LinearRegression"
         return min(self.sgd_seeds, self.seeds) if by_sgd else self.seeds
 
-    def verdicts(self, plan: Plan, results: list[dict]) -> dict[str, str]:
+    def verdicts(self, plan: Plan, results: list[Result]) -> dict[str, str]:
         """member -> verdict, judged among the members of its training-set size."""
         size = {m.name: num_train(m) for m in plan.members}
         out = {}
@@ -117,7 +103,7 @@ class Polynomial(RegressionStudy):
             out |= fitting.verdicts(group, noise_floor(plan), ratios=True)
         return out
 
-    def columns(self, plan: Plan, results: list[dict]) -> dict[str, dict]:
+    def columns(self, plan: Plan, results: list[Result]) -> dict[str, dict]:
         """The verdict, and beside a tested member's mean test/loss its median and geometric
         mean over seeds (summary.json): one wild seed can make the mean its own."""
         columns = {m: {"verdict": v} for m, v in self.verdicts(plan, results).items()}
@@ -129,7 +115,7 @@ class Polynomial(RegressionStudy):
                     "test/loss geomean": math.exp(statistics.fmean(map(math.log, values)))})
         return columns
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """The book's book_normal weights beside d2l's, the verdicts of each setup apart:
         the book's SGD members, the fits to convergence, the degree grid."""
         done = {r["member"]: r for r in results if completed(r)}
@@ -139,64 +125,60 @@ class Polynomial(RegressionStudy):
         def setup(name: str, column: str) -> str:
             if name in grid:
                 return "degree grid"
-            return "book (SGD)" if name.startswith("book_") and "converged" not in name \
-                else "converged"
+            return "book (SGD)" if name in self.role("book") else "converged"
 
         verdicts = count_verdicts({m: {"verdict": v} for m, v in judged.items()}, setup)
         ours, book = "–", "–"
-        if "book_normal" in done:
-            weights = ", ".join(f"{w:.3f}" for w in mean_weights(done["book_normal"]))
-            ours = f"book_normal weights [{weights}] (mean of {done['book_normal']['seeds']} seeds)"
-            book = "book_normal weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
-        parts = [f"degree {d} {verdict_phrase(judged[m])}"
-                 for d, m in ((1, "underfit"), (3, "normal"), (19, "overfit")) if m in judged]
+        if (book_members := self.role("book")) and (normal := book_members[1]) in done:
+            weights = ", ".join(f"{w:.3f}" for w in mean_weights(done[normal]))
+            ours = f"{normal} weights [{weights}] (mean of {done[normal]['seeds']} seeds)"
+            book = f"{normal} weights ≈ [5.01, 1.24, −3.42, 5.50] (d2l 3.6, one run)"
+        members = {m.name: m for m in plan.members}
+        parts = [f"degree {degree(members[m])} {verdict_phrase(judged[m])}"
+                 for m in self.role("converged") if m in judged]
         takeaway = ("fitted to convergence, " + ", ".join(parts)) if parts else ""
         return Headline(ours, book, takeaway, verdicts)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         done = {r["member"]: r for r in results if completed(r)}
-        if not {"underfit", "normal", "overfit"} <= done.keys():
+        names = self.role("converged")
+        if not set(names) <= done.keys():
             return ""
         judged = self.verdicts(plan, results)
-        under, normal, over = (done[m]["metrics"] for m in ("underfit", "normal", "overfit"))
-        n = num_train(next(m for m in plan.members if m.name == "normal"))
+        members = {m.name: m for m in plan.members}
+        (under, normal, over), (d_under, d_normal, d_over) = zip(
+            *((done[m]["metrics"], degree(members[m])) for m in names), strict=True)
+        data = members[names[1]].config.data.init_args
         text = (
-            f"Fitted to convergence on {n} examples ({done['normal']['seeds']} fresh "
-            f"training sets), degree 1 is {verdict_phrase(judged['underfit'])} (train/loss "
-            f"{pm(under, 'train/loss')}), degree 3 {verdict_phrase(judged['normal'])} (val/loss "
-            f"{pm(normal, 'val/loss')} at the noise floor {noise_floor(plan):.3g}; weights "
-            f"[{', '.join(f'{w:.3g}' for w in mean_weights(done['normal']))}] on average "
-            f"against [5, 1.2, -3.4, 5.6], the worst seed's off by "
-            f"{max(seed_values(done['normal'], 'w_err')):.3g}) and degree 19 is "
-            f"{verdict_phrase(judged['overfit'])}: train/loss "
-            f"{pm(over, 'train/loss')}, test/loss {pm(over, 'test/loss')}, "
+            f"Fitted to convergence on {data.num_train} examples ({done[names[1]]['seeds']} "
+            f"fresh training sets), degree {d_under} is {verdict_phrase(judged[names[0]])} "
+            f"(train/loss {shown(under, 'train/loss')}), degree {d_normal} "
+            f"{verdict_phrase(judged[names[1]])} (val/loss {shown(normal, 'val/loss')} at the "
+            f"noise floor {noise_floor(plan):.3g}; weights "
+            f"[{', '.join(f'{w:.3g}' for w in mean_weights(done[names[1]]))}] on average "
+            f"against [{', '.join(f'{w:g}' for w in data.w)}], the worst seed's off by "
+            f"{max(seed_values(done[names[1]], 'w_err')):.3g}) and degree {d_over} is "
+            f"{verdict_phrase(judged[names[2]])}: train/loss "
+            f"{shown(over, 'train/loss')}, test/loss {shown(over, 'test/loss')}, "
             f"{over['test/loss'] / over['train/loss']:.3g}× train on average (val/train "
-            f"{overfit_ratio(done['overfit']):.3g}× as a geometric mean).")
-        if {"book_overfit", "book_overfit_converged"} <= done.keys():
-            book, converged = (done[m] for m in ("book_overfit", "book_overfit_converged"))
-            text += (f" The book's degree-19 fit after {book['epochs']} epochs of SGD is "
-                     f"{verdict_phrase(judged['book_overfit'])} (train/loss "
-                     f"{pm(book['metrics'], 'train/loss')}, val/loss "
-                     f"{pm(book['metrics'], 'val/loss')}); trained to convergence on the same "
-                     f"examples it reaches train/loss {pm(converged['metrics'], 'train/loss')}"
-                     f" and is {verdict_phrase(judged['book_overfit_converged'])}.")
+            f"{overfit_ratio(done[names[2]]):.3g}× as a geometric mean).")
+        if (pair := self.role("book_overfit")) and set(pair) <= done.keys():
+            book, converged = (done[m] for m in pair)
+            text += (f" The book's degree-{degree(members[pair[0]])} fit after "
+                     f"{book['epochs']} epochs of SGD is {verdict_phrase(judged[pair[0]])} "
+                     f"(train/loss {shown(book['metrics'], 'train/loss')}, val/loss "
+                     f"{shown(book['metrics'], 'val/loss')}); trained to convergence on the same "
+                     f"examples it reaches train/loss {shown(converged['metrics'], 'train/loss')}"
+                     f" and is {verdict_phrase(judged[pair[1]])}.")
         return text
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
+    def notes(self, plan: Plan, results: list[Result]) -> str:
         floor = noise_floor(plan)
         done = {r["member"]: r for r in results if completed(r)}
-        lines = [
-            "**Two setups.** The book's members (`book_*`) are d2l 3.6 as printed: SGD, "
-            "batch 10, 100 training examples, 400 epochs (1500 for degree 19). The others are "
-            "each degree trained to convergence: the closed-form least-squares solution that "
-            "gradient descent from w = 0 converges to (min-norm), on 50 training examples. "
-            "Each seed is a fresh training set. Validation and test x are drawn within the "
-            "training x's range for every member, so no extrapolated point decides a "
-            "loss.",
-            *self.underfit_note(done), *self.weights_note(done), *self.spread_note(done),
-        ]
+        lines = [*self.setups_note(plan), *self.underfit_note(done), *self.weights_note(done),
+                 *self.spread_note(done)]
         counts = []
-        for name in ("book_overfit", "book_overfit_converged", "overfit"):
+        for name in (*self.role("book_overfit"), self.role("converged")[2]):
             if name in done:
                 ratios = [val / max(train, floor)
                           for train, val in fitting.seed_losses(done[name]).values()]
@@ -204,25 +186,47 @@ class Polynomial(RegressionStudy):
                 counts.append(f"{name} in {above} of {len(ratios)} (val/train from "
                               f"{min(ratios):.3g} to {max(ratios):.3g})")
         if counts:
+            book_size = next((num_train(m) for m in plan.members
+                              if m.name in self.role("book_overfit")[:1]), "the book's")
             lines.append(
                 "**How reliably degree 19 overfits** (val/loss above "
                 f"{1 + fitting.TOLERANCE:g}× its train/loss, or the floor): "
                 + "; ".join(counts) + ". The book's own demo is fragile: d2l issue #2337 "
                 "reports the high-order fit overfitting in one or two of 10 runs; SGD "
-                "barely moves the weights of the high powers, and 100 examples leave many "
-                "training sets whose range is covered densely enough for the converged fit "
-                "to interpolate well.")
+                f"barely moves the weights of the high powers, and {book_size} examples leave "
+                "many training sets whose range is covered densely enough for the converged "
+                "fit to interpolate well.")
         lines += [fitting.verdict_rule(floor, ratios=True) + " Verdicts are judged within "
                   "each setup (members that saw the same examples).",
                   "Only the named members are scored on the test split; the degree grid "
                   "(`degree=…`) is a validation curve."]
         return "\n\n".join(lines)
 
+    def setups_note(self, plan: Plan) -> list[str]:
+        """The two setups, in numbers from the members' settings."""
+        members = {m.name: m for m in plan.members}
+        book, converged = self.role("book"), self.role("converged")
+        if not book:
+            return []
+        if not {book[0], book[2], converged[1]} <= members.keys():
+            return []
+        sgd, longest = members[book[0]].config, members[book[2]].config
+        return [
+            f"**Two setups.** The book's members (`book_*`) are d2l 3.6 as printed: SGD, "
+            f"batch {sgd.data.init_args.batch_size}, {sgd.data.init_args.num_train} training "
+            f"examples, {sgd.trainer.max_epochs} epochs ({longest.trainer.max_epochs} for "
+            f"degree {longest.data.init_args.degree}). The others are each degree trained to "
+            "convergence: the closed-form least-squares solution that gradient descent from "
+            f"w = 0 converges to (min-norm), on {num_train(members[converged[1]])} training "
+            "examples. Each seed is a fresh training set. Validation and test x are drawn "
+            "within the training x's range for every member, so no extrapolated point "
+            "decides a loss."]
+
     def underfit_note(self, done: dict[str, dict]) -> list[str]:
         """Why a line's val/loss is below its train/loss here."""
-        lines = [f"{name}'s val/loss {pm(done[name]['metrics'], 'val/loss')} is below its "
-                 f"train/loss {pm(done[name]['metrics'], 'train/loss')}"
-                 for name in ("book_underfit", "underfit") if name in done
+        lines = [f"{name}'s val/loss {shown(done[name]['metrics'], 'val/loss')} is below its "
+                 f"train/loss {shown(done[name]['metrics'], 'train/loss')}"
+                 for name in (*self.role("book")[:1], self.role("converged")[0]) if name in done
                  and done[name]["metrics"]["val/loss"] < done[name]["metrics"]["train/loss"]]
         if not lines:
             return []
@@ -238,19 +242,19 @@ class Polynomial(RegressionStudy):
 
     def weights_note(self, done: dict[str, dict]) -> list[str]:
         """book_normal's learned weights beside d2l's printed ones and the truth."""
-        if "book_normal" not in done:
+        if not (sgd := self.role("book")) or (name := sgd[1]) not in done:
             return []
-        result = done["book_normal"]
+        result = done[name]
         runs = [run["metrics"]["weights"] for run in result["runs"]
                 if run["status"] == "completed"]
         stats = [aggregate.mean_se(list(w)) for w in zip(*runs, strict=True)]
         seed0 = ", ".join(f"{w:.4g}" for w in runs[0])
-        mean = ", ".join(f"{m:.4g} ± {e:.1g}" if e == e else f"{m:.4g}" for m, e in stats)
+        mean = ", ".join(pm(m, e, '.4g', '.1g') for m, e in stats)
         spread_ = ", ".join(f"{statistics.stdev(w):.2g}" for w in zip(*runs, strict=True)) \
             if len(runs) > 1 else "–"
         book = ", ".join(f"{w:g}" for w in BOOK_NORMAL_WEIGHTS)
         truth = ", ".join(f"{w:g}" for w in TRUE_WEIGHTS)
-        return [f"**book_normal's weights** (x⁰ … x³): seed 0 [{seed0}]; mean ± se over "
+        return [f"**{name}'s weights** (x⁰ … x³): seed 0 [{seed0}]; mean ± se over "
                 f"{len(runs)} training sets [{mean}] (one run's spread, sd [{spread_}]); "
                 f"d2l 3.6's printed run [{book}]; the truth [{truth}]. The book's run is one "
                 "draw: read it against the sd, not the se."]
@@ -267,7 +271,7 @@ class Polynomial(RegressionStudy):
                 + "; ".join(shown) + ". The median and geometric mean say what a typical "
                 "training set gives; the mean, what one unlucky draw does."]
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         # The closed-form fits have one epoch: only the book's SGD members have curves.
         sgd = [m for m in plan.members if trained_by_sgd(m) and m.folder.exists()]
         figure = curves_figure(sgd)
@@ -276,10 +280,11 @@ class Polynomial(RegressionStudy):
                    "the table's means over seeds)")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         done = {r["member"]: r for r in results if completed(r)}
         figures = []
-        if fits := [m for name in FITS for m in plan.members if m.name == name and name in done]:
+        if fits := [m for name in self.fits() for m in plan.members
+                    if m.name == name and name in done]:
             caption = ("Seed 0's training data, the true cubic (dashed) and each named "
                        "member's fitted polynomial, the book's SGD members first: the "
                        "converged degree-19 fit chases the noise between the points, SGD's "
@@ -294,77 +299,7 @@ class Polynomial(RegressionStudy):
                        f"over {done[degrees[0].name]['seeds']} training sets (error bars cut "
                        "at the lowest seed on the log axis; dots: each seed), test loss of "
                        "the named members, the noise floor ½σ², and the book's SGD members "
-                       "(100 examples) for comparison")
+                       f"({num_train(book[0]) if book else '–'} examples) for comparison")
             figure = capacity_figure(degrees, book, done, noise_floor(plan))
             figures.append(report.Figure("capacity", caption, figure))
         return figures
-
-
-def fits_figure(fits: list[Member], done: dict[str, dict]) -> Figure:
-    """A grid of the named members' fits, three a row, each titled with its setup."""
-    columns = min(3, len(fits))
-    rows = math.ceil(len(fits) / columns)
-    figure = Figure(figsize=(4.6 * columns, 3.9 * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).flatten()
-    for ax, member in zip(axes, fits, strict=False):
-        draw_fit(ax, member, done[member.name])
-        ax.set_ylabel("y")
-    for ax in axes[len(fits):]:
-        ax.set_axis_off()
-    axes[0].legend(fontsize=8)
-    return figure
-
-
-def draw_fit(ax: Axes, member: Member, result: dict) -> None:
-    args = member.config.data.init_args.as_dict()
-    # Seed 0's examples, as its fit saw them (x is the feature x¹ of any degree's).
-    data = PolynomialData(**{**args, "degree": MAX_DEGREE, "fold": None})
-    data.setup()
-    X, y = data.splits["train"].tensors
-    x = X[:, 1]
-    grid = torch.linspace(x.min().item(), x.max().item(), 300).reshape(-1, 1).double()
-    w = torch.tensor(result["runs"][0]["metrics"]["weights"], dtype=torch.float64)
-    ax.scatter(x, y[:, 0], s=8, color="grey", alpha=0.6, label="training data")
-    ax.plot(grid, features(grid, 3) @ data.poly_w.double(), "k--", label="true cubic")
-    ax.plot(grid, features(grid, len(w) - 1) @ w, color="C3", label="fitted")
-    ax.set_ylim(y.min().item() - 2, y.max().item() + 2)  # a wild fit may leave the data
-    how = f"SGD, {result['epochs']} epochs" if trained_by_sgd(member) else "converged"
-    metrics = result["runs"][0]["metrics"]
-    ax.set_title(f"{member.name} (seed 0): degree {degree(member)}, n = {num_train(member)}\n"
-                 f"{how}; train {metrics['train/loss']:.3g}, val {metrics['val/loss']:.3g}",
-                 fontsize=10)
-    ax.set_xlabel("x")
-    ax.grid(alpha=0.3)
-
-
-def capacity_figure(members: list[Member], book: list[Member], done: dict[str, dict],
-                    floor: float) -> Figure:
-    figure = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = figure.subplots()
-    degrees = [degree(m) for m in members]
-    for stage, color in (("train", "C0"), ("val", "C1")):
-        seeds = [seed_values(done[m.name], f"{stage}/loss") for m in members]
-        mean = [done[m.name]["metrics"][f"{stage}/loss"] for m in members]
-        se = [done[m.name]["metrics"].get(f"{stage}/loss_se", 0.0) for m in members]
-        # On a log axis mean − se may be ≤ 0: the bar stops at the lowest seed instead.
-        low = [m - max(m - e, min(values)) for m, e, values in zip(mean, se, seeds, strict=True)]
-        ax.errorbar(degrees, mean, yerr=[low, se], fmt="o-", color=color, capsize=3,
-                    label=f"{stage} (mean ± se)")
-        for d, values in zip(degrees, seeds, strict=True):
-            ax.scatter([d] * len(values), values, s=6, color=color, alpha=0.35)
-    tested = [m for m in members if "test/loss" in done[m.name]["metrics"]]
-    ax.scatter([degree(m) for m in tested], [done[m.name]["metrics"]["test/loss"] for m in tested],
-               marker="*", s=110, color="C3", zorder=3, label="test (named members)")
-    for stage, marker in (("train", "s"), ("val", "D")):
-        ax.scatter([degree(m) for m in book], [done[m.name]["metrics"][f"{stage}/loss"]
-                                                for m in book],
-                   marker=marker, facecolors="none", edgecolors="k", s=40,
-                   label=f"book SGD, n = 100: {stage}")
-    ax.axhline(floor, color="grey", linestyle=":", label=f"noise floor ½σ² = {floor:.3g}")
-    ax.set_yscale("log")
-    ax.set_xticks(range(MAX_DEGREE + 1))
-    ax.set_xlabel(fitting.DEGREE_AXIS)
-    ax.set_ylabel("final loss (½·MSE)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    return figure

@@ -5,6 +5,7 @@ import lightning as L
 from matplotlib.figure import Figure
 
 from experiments.engine import report
+from experiments.engine.aggregate import Result
 from experiments.engine.headline import Headline, metric
 from experiments.engine.plan import Plan
 from experiments.engine.study import Study
@@ -29,7 +30,7 @@ class RegressionStudy(Study):
     def member_metrics(self, model: L.LightningModule, data: L.LightningDataModule) -> dict:
         return truth_errors(model, data)
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         """How close each member came to the true w and b, where the data knows them."""
         known = [r for r in results if "w_err" in r["metrics"]]
         if not known:
@@ -40,7 +41,7 @@ class RegressionStudy(Study):
             for r in known)
         return f"Largest error of the learned w and b against the truth: {errors}."
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """Each member's val/loss beside the noise floor ½σ² (the loss of the truth itself,
         which no fit beats on average) and its errors in w and b."""
         noise = plan.members[0].config.data.init_args.get("noise")
@@ -61,7 +62,7 @@ class RegressionStudy(Study):
             "they recover w and b, and what is left is the noise" if max(ratios) < 2 else
             "they have not converged to the truth"))
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         """The synthetic data as d2l 3.3 shows it: the labels against each input."""
         _, data, _ = plan.instantiate(plan.members[0])
         if not hasattr(data, "true_w") or len(data.true_w) > MAX_DRAWN_INPUTS:

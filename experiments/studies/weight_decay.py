@@ -15,24 +15,28 @@ from dataclasses import dataclass, field
 
 import lightning as L
 import torch
-from matplotlib.figure import Figure
 
 from experiments.engine import aggregate, report
+from experiments.engine.aggregate import Result
 from experiments.engine.figures import curves_figure
 from experiments.engine.headline import Headline, beside_the_book
 from experiments.engine.plan import Member, Plan
+from experiments.engine.report import pm, shown
 from experiments.studies.regression import RegressionStudy, truth_errors
+from experiments.studies.weight_decay_figures import book_figure, mlp_figure, optimum_figure
 
 
 @dataclass
 class Sweep:
-    """Members `PREFIX` + `wd=λ` that differ from `overrides` in model.weight_decay alone."""
+    """Members `PREFIX` + `wd=λ` that differ from `overrides` in model.weight_decay alone;
+    `role` says what the study draws or says of it (one of WeightDecay.sweep_roles)."""
 
     prefix: str
     lambdas: list[float]
     overrides: dict = field(default_factory=dict)
     final: list[float] | None = None  # the λs scored on the test split (None: all)
     choose: bool = False  # validation chooses λ, and that fit is tested as `final,NAME`
+    role: str = ""
 
     def name(self, lam: float) -> str:
         return f"{self.prefix}wd={lam:g}"
@@ -44,13 +48,13 @@ class Sweep:
     def is_final(self, lam: float) -> bool:
         return self.final is None or lam in self.final
 
-    def done(self, results: list[dict]) -> dict[float, dict]:
+    def done(self, results: list[Result]) -> dict[float, dict]:
         """λ -> the merged result of its member, where it has a validation loss."""
         by_name = {r["member"]: r for r in results}
         return {lam: by_name[self.name(lam)] for lam in self.lambdas
                 if "val/loss" in by_name.get(self.name(lam), {}).get("metrics", {})}
 
-    def chosen(self, results: list[dict]) -> float | None:
+    def chosen(self, results: list[Result]) -> float | None:
         """The λ with the lowest mean validation loss, once every λ has one."""
         done = self.done(results)
         if len(done) < len(self.lambdas):
@@ -82,21 +86,21 @@ def steps(member: Member) -> int:
     return member.config.trainer.max_epochs * math.ceil(data.num_train / data.batch_size)
 
 
-def se(metrics: dict, key: str, digits: int = 3) -> str:
-    """`0.148 ± 0.012`: a merged metric with its standard error over seeds, if it has one."""
-    error = metrics.get(f"{key}_se")
-    return f"{metrics[key]:.{digits}g}" + (f" ± {error:.2g}" if error is not None else "")
-
-
-def paired(results: dict, a: float, b: float, key: str) -> tuple[float, float]:
-    """Mean and standard error over seeds of key(a) − key(b), paired by seed (the same
-    data draw): the runs of one member line up with the other's by seed."""
-    differences = [x["metrics"][key] - y["metrics"][key]
-                   for x, y in zip(results[a]["runs"], results[b]["runs"], strict=True)]
-    return aggregate.mean_se(differences)
+def settings(plan: Plan, name: str):
+    """The member's resolved settings: its model's and data's init_args, its trainer's."""
+    member = next(m for m in plan.members if m.name == name)
+    return member, member.config.model.init_args, member.config.data.init_args
 
 
 class WeightDecay(RegressionStudy):
+    # The members the takeaway and the headline speak of, each a pair (λ = 0, λ = 3 in the
+    # book's YAML): the book's gap, the same trained from w = 0, the same fitted in closed
+    # form, and the two ways of applying decay at one λ (penalty, adamw).
+    needed_roles = {"book_gap": 2, "from_zero": 2, "closed_form": 2, "ways": 2}
+    # What a sweep can be: the book's λ sweep, the same from w = 0, the exact ridge path,
+    # the MLP on Fashion-MNIST (one sweep each; where one is left out, so is its figure).
+    sweep_roles = ("book", "from_zero", "ridge", "mlp")
+
     def __init__(self, sweeps: list[dict] | None = None, curves: list[str] | None = None,
                  **kwargs):
         """
@@ -106,10 +110,19 @@ class WeightDecay(RegressionStudy):
         """
         super().__init__(**kwargs)
         self.sweeps = [Sweep(**sweep) for sweep in sweeps or []]
+        roles = [s.role for s in self.sweeps if s.role]
+        if unknown := [r for r in roles if r not in self.sweep_roles] or (
+                [r for r in roles if roles.count(r) > 1]):
+            raise ValueError(f"--study.sweeps: role {unknown[0]!r} is unknown or repeated; a "
+                             f"sweep's role is one of {', '.join(self.sweep_roles)}, once each")
         self.curves_of = curves or []
 
-    def sweep(self, prefix: str) -> Sweep | None:
-        return next((s for s in self.sweeps if s.prefix == prefix), None)
+    def named_members(self) -> dict[str, list[str]]:
+        return {**super().named_members(), "curves": self.curves_of}
+
+    def sweep(self, role: str) -> Sweep | None:
+        """The sweep the YAML gives `role`, if any."""
+        return next((s for s in self.sweeps if s.role == role), None)
 
     def all_members(self) -> dict[str, dict]:
         members = super().all_members() if self.members or self.grid else {}
@@ -138,7 +151,7 @@ class WeightDecay(RegressionStudy):
                         "w0_unseen_norm": unseen_part(w0, X).norm().item()}
         return metrics
 
-    def later_members(self, plan: Plan, results: list[dict]) -> list[Member]:
+    def later_members(self, plan: Plan, results: list[Result]) -> list[Member]:
         """The λ that validation chose, tested: the same fit as its grid point (a closed
         form is solved again on the same data), now a final member."""
         later = []
@@ -154,57 +167,61 @@ class WeightDecay(RegressionStudy):
 
     # -- what summary.md says -------------------------------------------------------------
 
-    def headline(self, plan: Plan, results: list[dict]) -> Headline:
+    def headline(self, plan: Plan, results: list[Result]) -> Headline:
         """The book's w_norm beside d2l's (the YAML's `book`), with the val/loss gap and
         what it is made of in a line."""
         ours, book = beside_the_book(plan.experiment.book, results)
         by = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
-        if {"wd=0", "wd=3", "sigma=0,wd=0", "sigma=0,wd=3"} <= by.keys():
-            ours += (f"; val/loss {se(by['wd=0'], 'val/loss')} at λ = 0 against "
-                     f"{se(by['wd=3'], 'val/loss')} at λ = 3, from w = 0 "
-                     f"{se(by['sigma=0,wd=0'], 'val/loss')} against "
-                     f"{se(by['sigma=0,wd=3'], 'val/loss')}")
+        (free, decayed), (zero, zero_decayed) = self.role("book_gap"), self.role("from_zero")
+        if {free, decayed, zero, zero_decayed} <= by.keys():
+            low, high = (settings(plan, name)[1].weight_decay for name in (free, decayed))
+            ours += (f"; val/loss {shown(by[free], 'val/loss')} at λ = {low:g} against "
+                     f"{shown(by[decayed], 'val/loss')} at λ = {high:g}, from w = 0 "
+                     f"{shown(by[zero], 'val/loss')} against "
+                     f"{shown(by[zero_decayed], 'val/loss')}")
         return Headline(ours, book, takeaway=(
             "the book's λ = 0 / λ = 3 gap is the initial weights that 20 examples cannot "
             "move, which decay shrinks; where decay helps, validation chooses λ and test "
             "confirms it"))
 
-    def takeaway(self, plan: Plan, results: list[dict]) -> str:
+    def takeaway(self, plan: Plan, results: list[Result]) -> str:
         return " ".join(s for s in (self.gap_sentence(plan, results),
                                     self.optimum_sentence(plan, results)) if s)
 
-    def gap_sentence(self, plan: Plan, results: list[dict]) -> str:
+    def gap_sentence(self, plan: Plan, results: list[Result]) -> str:
         """What the book's λ = 0 / λ = 3 gap is made of, with its numbers."""
-        by = {r["member"]: r["metrics"] for r in results if "val/loss" in r["metrics"]}
-        needed = ("wd=0", "wd=3", "sigma=0,wd=0", "sigma=0,wd=3", "ridge,wd=0", "ridge,wd=3")
-        if not all(name in by for name in needed):
+        merged = {r["member"]: r for r in results if "val/loss" in r["metrics"]}
+        by = {name: result["metrics"] for name, result in merged.items()}
+        (free_name, decayed_name), zero, ridge = (
+            self.role(role) for role in ("book_gap", "from_zero", "closed_form"))
+        if not {free_name, decayed_name, *zero, *ridge} <= by.keys():
             return ""
-        free, decayed = by["wd=0"], by["wd=3"]
-        member = next(m for m in plan.members if m.name == "wd=3")
-        lr, T = member.config.model.init_args.lr, steps(member)
-        shrunk = decayed["w0_unseen_norm"] * (1 - lr * 3) ** T
-        data = member.config.data.init_args
-        merged = {r["member"]: r for r in results}
-        difference, error = paired(merged, "sigma=0,wd=0", "sigma=0,wd=3", "val/loss")
-        zero_gap = (f"λ = 0 − λ = 3 {difference:+.2g} ± {error:.1g} paired, "
+        free, decayed = by[free_name], by[decayed_name]
+        member, model, data = settings(plan, decayed_name)
+        low, lam, lr, T = settings(plan, free_name)[1].weight_decay, model.weight_decay, \
+            model.lr, steps(member)
+        shrunk = decayed["w0_unseen_norm"] * (1 - lr * lam) ** T
+        difference, error = aggregate.difference(merged[zero[0]], merged[zero[1]], "val/loss")
+        zero_gap = (f"λ = {low:g} − λ = {lam:g} {pm(difference, error, '+.2g', '.1g')} paired, "
                     + ("beyond noise" if aggregate.beyond_noise(difference, error)
                        else "within noise"))
         return (
-            f"The book's gap (val/loss {se(free, 'val/loss')} at λ = 0 against "
-            f"{se(decayed, 'val/loss')} at λ = 3) is the initialisation, not generalisation: "
-            f"with {data.num_train} examples of {data.num_inputs} inputs SGD moves w in only "
-            f"{data.num_train} directions, so at λ = 0 ‖w‖ = {se(free, 'w_norm', 3)} is the "
-            f"initial weights' unseen part ({free['w0_unseen_norm']:.3g} of "
-            f"‖w₀‖ = {free['w0_norm']:.3g}), and λ = 3 shrinks it by (1 − lr·λ)^{T} to "
-            f"{shrunk:.3g} (‖w‖ = {se(decayed, 'w_norm', 3)}); from w = 0 the same training "
-            f"reaches {se(by['sigma=0,wd=0'], 'val/loss')} (λ = 0) and "
-            f"{se(by['sigma=0,wd=3'], 'val/loss')} (λ = 3; {zero_gap}), and the closed-form fits "
-            f"{se(by['ridge,wd=0'], 'val/loss')} (min-norm least squares), "
-            f"{se(by['ridge,wd=3'], 'val/loss')} (ridge λ = 3) and "
-            f"{se(free, 'mean_val_loss')} (predicting the training mean)."
+            f"The book's gap (val/loss {shown(free, 'val/loss')} at λ = {low:g} against "
+            f"{shown(decayed, 'val/loss')} at λ = {lam:g}) is the initialisation, not "
+            f"generalisation: with {data.num_train} examples of {data.num_inputs} inputs SGD "
+            f"moves w in only {data.num_train} directions, so at λ = {low:g} "
+            f"‖w‖ = {shown(free, 'w_norm')} is the initial weights' unseen part "
+            f"({free['w0_unseen_norm']:.3g} of ‖w₀‖ = {free['w0_norm']:.3g}), and "
+            f"λ = {lam:g} shrinks it by (1 − lr·λ)^{T} to {shrunk:.3g} "
+            f"(‖w‖ = {shown(decayed, 'w_norm')}); from w = 0 the same training reaches "
+            f"{shown(by[zero[0]], 'val/loss')} (λ = {low:g}) and "
+            f"{shown(by[zero[1]], 'val/loss')} (λ = {lam:g}; {zero_gap}), and the closed-form "
+            f"fits {shown(by[ridge[0]], 'val/loss')} (min-norm least squares), "
+            f"{shown(by[ridge[1]], 'val/loss')} (ridge λ = {lam:g}) and "
+            f"{shown(free, 'mean_val_loss')} (predicting the training mean)."
         )
 
-    def optimum(self, results: list[dict]) -> tuple[Sweep, float, dict[float, dict]] | None:
+    def optimum(self, results: list[Result]) -> tuple[Sweep, float, dict[float, dict]] | None:
         """The sweep validation chooses from, its chosen λ, and the test results of the
         chosen fit and of the smallest and largest λ, once all three are tested."""
         sweep = next((s for s in self.sweeps if s.choose), None)
@@ -219,13 +236,13 @@ class WeightDecay(RegressionStudy):
             return None
         return sweep, lam, {e: tested[name] for e, name in names.items()}
 
-    def optimum_sentence(self, plan: Plan, results: list[dict]) -> str:
+    def optimum_sentence(self, plan: Plan, results: list[Result]) -> str:
         """Where decay helps: the chosen λ against λ = 0 and the largest λ, on test."""
         if (found := self.optimum(results)) is None:
             return ""
         sweep, lam, tested = found
         ends = (sweep.lambdas[0], sweep.lambdas[-1])
-        gaps = [paired(tested, e, lam, "test/loss") for e in ends]
+        gaps = [aggregate.difference(tested[e], tested[lam], "test/loss") for e in ends]
         member = next(m for m in plan.members if m.name == sweep.name(lam))
         data = member.config.data.init_args
         against = " and ".join(below(f"λ = {end:g}'s", *gap) for end, gap in zip(ends, gaps,
@@ -234,33 +251,40 @@ class WeightDecay(RegressionStudy):
             f"Where weight decay does help ({data.num_train} examples of {data.num_inputs} "
             f"inputs, noise {data.noise:g}, closed-form ridge, {tested[lam]['seeds']} draws), "
             f"validation chooses λ = {lam:g} of {len(sweep.lambdas)} values from {ends[0]:g} to "
-            f"{ends[1]:g}, and on test its loss {se(tested[lam]['metrics'], 'test/loss')} is "
+            f"{ends[1]:g}, and on test its loss {shown(tested[lam]['metrics'], 'test/loss')} is "
             f"{against} (paired by draw)."
         )
 
-    def notes(self, plan: Plan, results: list[dict]) -> str:
-        return "\n\n".join(s for s in (self.ways_note(results), self.optimum_note(results),
-                                        self.mlp_note(results)) if s)
+    def notes(self, plan: Plan, results: list[Result]) -> str:
+        penalty = self.role("ways")[0]
+        lam = settings(plan, penalty)[1].weight_decay if any(
+            m.name == penalty for m in plan.members) else None
+        return "\n\n".join(s for s in (self.ways_note(results, lam), self.optimum_note(results),
+                                        self.mlp_note(plan, results)) if s)
 
-    def ways_note(self, results: list[dict]) -> str:
+    def ways_note(self, results: list[Result], lam: float) -> str:
+        """The penalty against AdamW at one λ (the `ways` role's two members)."""
         merged = {r["member"]: r for r in results if "w_norm" in r["metrics"]}
-        if not {"wd=3", "adamw"} <= set(merged):
+        penalty_name, adamw_name = self.role("ways")
+        if not {penalty_name, adamw_name} <= set(merged):
             return ""
-        penalty, adamw = merged["wd=3"]["metrics"], merged["adamw"]["metrics"]
-        numbers = (f"penalty ‖w‖ {se(penalty, 'w_norm', 3)}, val/loss "
-                   f"{se(penalty, 'val/loss')}; adamw ‖w‖ {se(adamw, 'w_norm', 3)}, val/loss "
-                   f"{se(adamw, 'val/loss')}")
-        differences = {key: paired(merged, "adamw", "wd=3", key) for key in ("w_norm", "val/loss")}
-        shown = ", ".join(f"{key} {d:+.3g} ± {e:.2g}" for key, (d, e) in differences.items())
+        penalty, adamw = merged[penalty_name]["metrics"], merged[adamw_name]["metrics"]
+        numbers = (f"penalty ‖w‖ {shown(penalty, 'w_norm')}, val/loss "
+                   f"{shown(penalty, 'val/loss')}; adamw ‖w‖ {shown(adamw, 'w_norm')}, val/loss "
+                   f"{shown(adamw, 'val/loss')}")
+        differences = {key: aggregate.difference(merged[adamw_name], merged[penalty_name], key)
+                       for key in ("w_norm", "val/loss")}
+        said = ", ".join(f"{key} {pm(d, e, '+.3g')}" for key, (d, e) in differences.items())
         if any(aggregate.beyond_noise(*d) for d in differences.values()):
-            outcome = (f"Their numbers differ (adamw − penalty, paired by draw: {shown}), as "
+            outcome = (f"Their numbers differ (adamw − penalty, paired by draw: {said}), as "
                        "Adam's steps are about lr per coordinate whatever the gradient: "
                        f"{numbers}.")
         else:
             outcome = (f"At this λ and budget the two end within noise of each other "
-                       f"(adamw − penalty, paired by draw: {shown}): {numbers}.")
+                       f"(adamw − penalty, paired by draw: {said}): {numbers}.")
         return (
-            "**Ways to apply weight decay** at the same λ = 3. *penalty* (wd=3, the book's "
+            f"**Ways to apply weight decay** at the same λ = {lam:g}. *penalty* ({penalty_name}, "
+            "the book's "
             "from-scratch way) adds λ/2·‖w‖² to the loss SGD minimizes, so each step also "
             "subtracts lr·λ·w; torch.optim.SGD's `weight_decay` adds λ·w to the gradient, "
             "the very same update for plain SGD (tests/test_weight_decay.py checks a step), "
@@ -271,7 +295,7 @@ class WeightDecay(RegressionStudy):
             f"from the Adam update. {outcome}"
         )
 
-    def optimum_note(self, results: list[dict]) -> str:
+    def optimum_note(self, results: list[Result]) -> str:
         if (found := self.optimum(results)) is None:
             return ""
         sweep, lam, _ = found
@@ -284,41 +308,41 @@ class WeightDecay(RegressionStudy):
             "point's: what is new is the test score, which chose nothing."
         )
 
-    def mlp_note(self, results: list[dict]) -> str:
-        sweep = self.sweep("mlp,")
+    def mlp_note(self, plan: Plan, results: list[Result]) -> str:
+        sweep = self.sweep("mlp")
         done = sweep.done(results) if sweep else {}
         if len(done) < 2 or not all("test/acc" in r["metrics"] for r in done.values()):
             return ""
         best = min(done, key=lambda lam: done[lam]["metrics"]["val/loss"])
         smallest = min(done)
-        change, error = paired(done, best, smallest, "test/acc")
+        change, error = aggregate.difference(done[best], done[smallest], "test/acc")
         verdict = ("better" if change > 0 else "worse") if aggregate.beyond_noise(
             change, error) else "a difference within noise: inconclusive"
-        rows = [{"λ": f"{lam:g}", "train/loss": se(r["metrics"], "train/loss"),
-                 "val/loss": se(r["metrics"], "val/loss"),
+        rows = [{"λ": f"{lam:g}", "train/loss": shown(r["metrics"], "train/loss"),
+                 "val/loss": shown(r["metrics"], "val/loss"),
                  "test/acc [95% Wilson]": f"{r['metrics']['test/acc']:.4f} "
                                           f"[{r['metrics']['test/acc_lo']:.4f}, "
                                           f"{r['metrics']['test/acc_hi']:.4f}]"}
                 for lam, r in sorted(done.items())]
         return "\n".join([
-            f"**The MLP** on 1000 Fashion-MNIST images over {done[best]['seeds']} seeds: the "
-            f"lowest mean validation loss is at λ = {best:g}; its test accuracy against "
-            f"λ = {smallest:g}'s changes by {change:+.4f} ± {error:.2g} (paired by seed): "
+            f"**The MLP** on {images(plan, sweep.name(best))} over {done[best]['seeds']} "
+            f"seeds: the lowest mean validation loss is at λ = {best:g}; its test accuracy against "
+            f"λ = {smallest:g}'s changes by {pm(change, error, '+.4f')} (paired by seed): "
             f"{verdict}. Every λ is tested here (nothing is chosen from it).", "",
             *report.table(rows)])
 
     # -- figures --------------------------------------------------------------------------
 
-    def curves(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def curves(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         drawn = [m for name in self.curves_of for m in plan.members if m.name == name]
         figure = curves_figure([m for m in drawn if m.folder.exists()])
         caption = (f"Train (solid) and validation (dashed) loss by epoch of "
                    f"{', '.join(m.name for m in drawn)} (seed 0)")
         return [report.Figure("curves", caption, figure)] if figure else []
 
-    def figures(self, plan: Plan, results: list[dict]) -> list[report.Figure]:
+    def figures(self, plan: Plan, results: list[Result]) -> list[report.Figure]:
         figures = []
-        book, ridge, zero = self.sweep(""), self.sweep("ridge,"), self.sweep("sigma=0,")
+        book, ridge, zero = self.sweep("book"), self.sweep("ridge"), self.sweep("from_zero")
         if book and ridge and len(book.done(results)) >= 2 and ridge.done(results):
             member = next(m for m in plan.members if m.name == book.name(book.lambdas[0]))
             lr, T = member.config.model.init_args.lr, steps(member)
@@ -336,12 +360,18 @@ class WeightDecay(RegressionStudy):
                        "tested fits")
             figures.append(report.Figure("optimum", caption,
                                          optimum_figure(sweep.done(results), lam, tested)))
-        mlp = self.sweep("mlp,")
-        if mlp and len(mlp.done(results)) >= 2:
-            caption = ("The MLP on 1000 Fashion-MNIST images: loss (left, mean ± se) and "
-                       "accuracy (right; test with its 95% Wilson interval) against λ")
-            figures.append(report.Figure("mlp", caption, mlp_figure(mlp.done(results))))
+        mlp = self.sweep("mlp")
+        if mlp and len(done := mlp.done(results)) >= 2:
+            caption = (f"The MLP on {images(plan, mlp.name(min(done)))}: loss (left, mean ± "
+                       "se) and accuracy (right; test with its 95% Wilson interval) against λ")
+            figures.append(report.Figure("mlp", caption, mlp_figure(done)))
         return figures
+
+
+def images(plan: Plan, name: str) -> str:
+    """`1000 Fashion-MNIST images`: what member `name` trains on, from its settings."""
+    _, _, data = settings(plan, name)
+    return f"{data.train_size} Fashion-MNIST images"
 
 
 def below(what: str, difference: float, error: float) -> str:
@@ -349,101 +379,5 @@ def below(what: str, difference: float, error: float) -> str:
     standard errors, else `within noise of λ = 0's (+0.001 ± 0.002)`."""
     if aggregate.beyond_noise(difference, error):
         word = "below" if difference > 0 else "above"
-        return f"{word} {what} by {abs(difference):.3g} ± {error:.2g}"
-    return f"within noise of {what} ({difference:+.3g} ± {error:.2g})"
-
-
-def zero_at(*sweeps: dict) -> float:
-    """Where λ = 0 goes on a figure's log axis: a decade left of its smallest positive λ."""
-    return min((lam for sweep in sweeps for lam in sweep if lam > 0), default=1.0) / 10
-
-
-def positions(lambdas, zero: float) -> list[float]:
-    return [lam if lam > 0 else zero for lam in lambdas]
-
-
-def lambda_axis(ax, lambdas, zero: float) -> None:
-    ax.set_xscale("log")
-    ax.set_xticks(positions(lambdas, zero), [f"{lam:g}" for lam in lambdas], fontsize=7)
-    ax.minorticks_off()
-    ax.set_xlabel("weight decay λ (0 drawn a decade left)")
-    ax.grid(alpha=0.3)
-
-
-def band(ax, done: dict[float, dict], key: str, style: str, color: str, label: str,
-         zero: float) -> None:
-    """key against λ: the mean over seeds, with a ± se band where there are seeds."""
-    lambdas = sorted(done)
-    x = positions(lambdas, zero)
-    mean = [done[lam]["metrics"][key] for lam in lambdas]
-    error = [done[lam]["metrics"].get(f"{key}_se", 0.0) for lam in lambdas]
-    ax.plot(x, mean, style, color=color, label=label, markersize=4)
-    ax.fill_between(x, [max(m - e, m / 10) for m, e in zip(mean, error, strict=True)],
-                    [m + e for m, e in zip(mean, error, strict=True)], color=color, alpha=0.2)
-
-
-def book_figure(sgd: dict, ridge: dict, from_zero: dict, lr: float, T: int) -> Figure:
-    figure = Figure(figsize=(11, 4), layout="constrained")
-    loss_ax, norm_ax = figure.subplots(1, 2)
-    lambdas, zero = sorted({*sgd, *ridge}), zero_at(sgd, ridge)
-    band(loss_ax, sgd, "val/loss", "o-", "C0", "SGD from N(0, 1)", zero)
-    band(loss_ax, ridge, "val/loss", "s-", "C2", "ridge (closed form)", zero)
-    if from_zero:
-        band(loss_ax, from_zero, "val/loss", "D", "C1", "SGD from 0", zero)
-    mean = next(iter(sgd.values()))["metrics"]["mean_val_loss"]
-    loss_ax.axhline(mean, color="grey", linestyle=":", label="predicting the training mean")
-    loss_ax.set_ylabel("final val/loss (½·MSE)")
-    band(norm_ax, sgd, "w_norm", "o-", "C0", "SGD from N(0, 1)", zero)
-    band(norm_ax, ridge, "w_norm", "s-", "C2", "ridge (closed form)", zero)
-    if from_zero:
-        band(norm_ax, from_zero, "w_norm", "D", "C1", "SGD from 0", zero)
-    unseen = [sgd[lam]["metrics"]["w0_unseen_norm"] * (1 - lr * lam) ** T for lam in sorted(sgd)]
-    norm_ax.plot(positions(sorted(sgd), zero), unseen, "k--", linewidth=1,
-                 label=f"unseen part of w₀ × (1 − lr·λ)^{T}")
-    norm_ax.set_ylabel("‖w‖")
-    for ax in (loss_ax, norm_ax):
-        ax.set_yscale("log")
-        lambda_axis(ax, lambdas, zero)
-        ax.legend(fontsize=7)
-    return figure
-
-
-def optimum_figure(done: dict, chosen: float, tested: dict) -> Figure:
-    figure = Figure(figsize=(6.5, 4), layout="constrained")
-    ax = figure.subplots()
-    zero = zero_at(done)
-    # No train curve: at λ = 0 the fit interpolates (train/loss ~1e-31), which would flatten
-    # the validation curve's optimum on a log axis; summary.json has it.
-    band(ax, done, "val/loss", "o-", "C1", "validation (chooses λ)", zero)
-    x = positions(sorted(tested), zero)
-    ax.errorbar(x, [tested[lam]["metrics"]["test/loss"] for lam in sorted(tested)],
-                yerr=[tested[lam]["metrics"].get("test/loss_se", 0) for lam in sorted(tested)],
-                fmt="k^", capsize=3, label="test (tested fits)")
-    ax.axvline(positions([chosen], zero)[0], color="grey",
-               linestyle=":", label=f"chosen λ = {chosen:g}")
-    ax.set_ylabel("final loss (½·MSE)")
-    lambda_axis(ax, sorted(done), zero)
-    ax.legend(fontsize=7)
-    return figure
-
-
-def mlp_figure(done: dict) -> Figure:
-    figure = Figure(figsize=(11, 4), layout="constrained")
-    loss_ax, acc_ax = figure.subplots(1, 2)
-    zero = zero_at(done)
-    for ax, metric in ((loss_ax, "loss"), (acc_ax, "acc")):
-        band(ax, done, f"train/{metric}", "o-", "C0", "train", zero)
-        band(ax, done, f"val/{metric}", "o-", "C1", "validation", zero)
-        lambda_axis(ax, sorted(done), zero)
-    lambdas = sorted(done)
-    acc = [done[lam]["metrics"]["test/acc"] for lam in lambdas]
-    low = [a - done[lam]["metrics"]["test/acc_lo"] for a, lam in zip(acc, lambdas, strict=True)]
-    high = [done[lam]["metrics"]["test/acc_hi"] - a for a, lam in zip(acc, lambdas, strict=True)]
-    acc_ax.errorbar(positions(lambdas, zero), acc, yerr=[low, high], fmt="k^", capsize=3,
-                    label="test (95% Wilson)")
-    loss_ax.set_yscale("log")
-    loss_ax.set_ylabel("final cross-entropy")
-    acc_ax.set_ylabel("final accuracy")
-    for ax in (loss_ax, acc_ax):
-        ax.legend(fontsize=7)
-    return figure
+        return f"{word} {what} by {pm(abs(difference), error)}"
+    return f"within noise of {what} ({pm(difference, error, '+.3g')})"
