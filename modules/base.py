@@ -97,6 +97,11 @@ class FitModule(L.LightningModule):
     # kind of decay) and the initial weights' scale, drawn before members are grouped. A
     # model adds what its group's forward applies per member.
     VARY_WITHIN_GROUP: tuple[str, ...] = ("lr", "weight_decay", "decay", "sigma")
+    # What the loss curves measure, for figures (None: the `loss` setting's, else
+    # cross-entropy); whether each epoch solves the weights anew rather than steps them
+    # (its curve by epoch is then one value repeated).
+    loss_unit: str | None = None
+    solved: bool = False
 
     def __init__(
         self,

@@ -78,6 +78,9 @@ class ClosedForm(FitModule):
     """A FitModule solved in one step: a subclass builds `self.net` (the model) and says in
     `fit` how to solve for its weights on the whole training split."""
 
+    loss_unit = "½·MSE"  # least squares' (figures)
+    solved = True
+
     def __init__(self, **kwargs):
         # FitModule's lr steps an optimizer; a closed-form fit has none (1 is a placeholder).
         # Its weight_decay is the λ of the ridge solve.

@@ -18,7 +18,7 @@ class Perceptron(Classifier):
     max(0, -y(w·x + b)): zero once every point is on its side.
     """
 
-    loss_unit = "perceptron criterion"  # what its loss curves measure (figures.loss_unit)
+    loss_unit = "perceptron criterion"  # what its loss curves measure (FitModule.loss_unit)
 
     def __init__(self, num_inputs: int = 2):
         check(num_inputs >= 1, f"num_inputs must be >= 1, got {num_inputs}")

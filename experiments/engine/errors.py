@@ -40,8 +40,7 @@ def init_parameters(class_path: str) -> list[str]:
 
 
 def not_a_subclass(class_path: str, expected: str) -> str:
-    """Why a class cannot go where it was named, and what to name instead (README: "Your
-    own model and data")."""
+    """Why a class cannot go where it was named, and what to name instead (docs/own_model.md)."""
     if expected != "FitModule":
         wanted = {"Module": "a torch.nn.Module",
                   "Dataset": "a torch Dataset or a LightningDataModule"}

@@ -13,7 +13,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from experiments.engine.plan import Member, class_of
-from modules.least_squares import ClosedForm
 
 # What a member's loss measures, by its model's `loss` setting (classifiers: cross-entropy).
 LOSS_UNITS = {"l2": "½·MSE", "l1": "L1 |error|", "huber": "Huber"}
@@ -21,9 +20,9 @@ MAX_LEGEND = 12  # a sweep longer than this names its first members and its last
 
 
 def closed_form(member: Member) -> bool:
-    """Whether the member's model is solved, not trained (a ClosedForm): each epoch solves
-    the same weights again, so its "curve" by epoch is one value repeated."""
-    return issubclass(class_of(member.config.model), ClosedForm)
+    """Whether the member's model is solved, not trained (its class says `solved`): each
+    epoch solves the same weights again, so its "curve" by epoch is one value repeated."""
+    return getattr(class_of(member.config.model), "solved", False)
 
 
 def loss_unit(member: Member) -> str:
@@ -32,8 +31,6 @@ def loss_unit(member: Member) -> str:
     model = member.config.model
     if declared := getattr(class_of(model), "loss_unit", None):
         return declared
-    if closed_form(member):  # least squares: ½·MSE
-        return LOSS_UNITS["l2"]
     loss = getattr(model.init_args, "loss", None)
     return LOSS_UNITS.get(loss, "cross-entropy")
 

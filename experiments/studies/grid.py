@@ -1,4 +1,4 @@
-"""A sweep of one's own: any model and data (README, "Your own model and data") over
+"""A sweep of one's own: any model and data (docs/own_model.md) over
 `study.grid`, each grid point judged as the chapter-11 studies judge theirs.
 
     study:
