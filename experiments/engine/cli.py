@@ -89,7 +89,7 @@ def set_aside_what_lives_on() -> None:
     """What is alive now (imported modules, the plans, earlier experiments' results) lives
     to the end, or goes by its reference count, not in a cycle: the cycle collector need not
     look at it again. Each full collection, automatic while planning and after each member
-    or group (study.py), had looked at everything, ~0.1 s a time: 8 s of a --fast run.
+    or group (training.py), had looked at everything, ~0.1 s a time: 8 s of a --fast run.
     Garbage goes first. (Figures in a cycle that outlive their study are pickled at once:
     drawing.py.) Only run.py's own process asks for it (main's `freeze`): a process that
     calls main and goes on, as the tests do, keeps every object under its collector."""

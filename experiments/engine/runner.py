@@ -216,7 +216,7 @@ def run_member(plan: Plan, member: Member, extra_callbacks: tuple = (),
 
     `extra_callbacks` join the Trainer's (the speed benchmark times epochs with one);
     `member_metrics` adds the study's own final numbers (e.g. the error of the learned w).
-    The caller holds the member (member_lock.claim, in study.py): nothing, not even a
+    The caller holds the member (member_lock.claim, in training.py): nothing, not even a
     logger, may write into a folder another process is training.
     """
     if (done := finished_result(member)) is not None:

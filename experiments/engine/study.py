@@ -30,19 +30,15 @@ rank runs the same members in the same order; only rank 0 writes (runner, report
 """
 
 import dataclasses
-import gc
 import itertools
-import time
-from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from experiments.engine import aggregate, member_lock, report, runner
+from experiments.engine import aggregate, member_lock, report, training
 from experiments.engine.aggregate import Result, RunResult
 from experiments.engine.figures import curves_figure
-from experiments.engine.groups import grouped, run_group
 from experiments.engine.headline import (
     Headline,
     beside_the_book,
@@ -195,10 +191,10 @@ class Study:
         if self.report_only:  # one read of the members and one write, one process at a time
             with member_lock.study_files(plan.folder):
                 return self.report_finished(plan)
-        results = self.run_members(plan, plan.members)
+        results = training.run_members(self, plan, plan.members)
         if self.member is None and (later := self.later_runs(plan, results)):
             plan = dataclasses.replace(plan, members=[*plan.members, *later])  # in the summary
-            results += self.run_members(plan, later)
+            results += training.run_members(self, plan, later)
         if rank_zero_only.rank != 0:  # under DDP, rank 0 reports for all (and alone draws)
             return results
         if self.member is None:
@@ -209,63 +205,6 @@ class Study:
             print(f"{plan.experiment.name}/{plan.members[0].name}: {results[0]['status']}; "
                   "once every member has finished, --study.report_only true writes the summary")
         return results
-
-    def run_members(self, plan: Plan, members: list[Member]) -> list[RunResult]:
-        """Run the members that have not finished, same-shaped ones together (unless
-        `vectorize` is false); the results in the members' order. A member another process
-        is training (member_lock.py) is left to it and waited for at the end, then reused
-        or, if that process died first, resumed; under DDP, whose ranks must train the same
-        members, it is waited for at once."""
-        results: dict[str, dict] = {}
-        unfinished(members, results)
-        started = time.perf_counter()
-
-        def progress(label: str) -> None:
-            report.progress(plan.experiment.name, label, len(results), len(members), started)
-
-        if held := self.run_groups(plan, members, results, progress, plan.world_size > 1):
-            self.run_groups(plan, held, results, progress, wait=True)
-        return [results[m.name] for m in members]
-
-    def run_groups(self, plan: Plan, members: list[Member], results: dict[str, dict],
-                   progress: Callable[[str], None], wait: bool) -> list[Member]:
-        """Train the `members` missing from `results` into it, group by group: the group's
-        members taken first, then read again (another process may just have finished
-        them). The members other processes hold, unless `wait`."""
-        held = []
-        for group in grouped(members) if self.vectorize else [[m] for m in members]:
-            pending = [m for m in group if m.name not in results]
-            with member_lock.claim(plan.experiment.name, pending, wait) as (mine, others):
-                held += others
-                trainable = unchanged(plan, unfinished(mine, results), results)
-                todo = member_lock.agreed(group, trainable)
-                chosen = {m.name for m in todo} | {m.name for m in others}
-                for member in group:  # under DDP, those rank 0 found finished meanwhile
-                    if member.name not in results and member.name not in chosen:
-                        results[member.name] = read_metrics(member)
-                self.train_together(plan, todo, results, progress)
-        return held
-
-    def train_together(self, plan: Plan, group: list[Member], results: dict[str, dict],
-                       progress: Callable[[str], None]) -> None:
-        """Train the group as one vectorised run, or its members one by one when they
-        cannot train stacked (or it has one member); their results into `results`."""
-        if not group:
-            return
-        done = run_group(plan, group, self.callbacks(), self.member_metrics,
-                         announce=lambda: progress(group_label(group))
-                         ) if len(group) > 1 else None
-        if done is None:
-            for member in group:
-                progress(member.name)
-                results[member.name] = runner.run_member(
-                    plan, member, extra_callbacks=self.callbacks(),
-                    member_metrics=self.member_metrics)
-        else:
-            results.update((r["member"], r) for r in done)
-        # A Trainer, its model and its datamodule refer to one another, so only the
-        # cycle collector frees them: do it now, before the next member loads its data.
-        gc.collect()
 
     def callbacks(self) -> list[L.Callback]:
         """The experiment's own callbacks, fresh for each member's Trainer; they join
@@ -380,35 +319,3 @@ def merged(plan: Plan, results: list[RunResult]) -> tuple[Plan, list[Result]]:
         firsts.setdefault(member.base_name, dataclasses.replace(member, name=member.base_name))
     members = list(firsts.values())
     return dataclasses.replace(plan, members=members), aggregate.merge_seeds(results)
-
-
-def unfinished(members: list[Member], results: dict[str, dict]) -> list[Member]:
-    """The members that have not finished; the finished ones' results go into `results`."""
-    pending = []
-    for member in members:
-        if (done := runner.finished_result(member)) is None:
-            pending.append(member)
-        else:
-            results[member.name] = done
-    return pending
-
-
-def unchanged(plan: Plan, members: list[Member], results: dict[str, dict]) -> list[Member]:
-    """The members whose folders hold no run with other settings (check_folders found none
-    at the start, but another process may have put one there since): the others fail,
-    unless --overwrite."""
-    kept = []
-    for member in members:
-        if plan.overwrite or plan.base.get("rerun") or not changed_settings(member):
-            kept.append(member)
-        else:
-            results[member.name] = runner.member_result(
-                plan, member, "failed", f"{member.folder}: another process put a run with other "
-                "settings there meanwhile; use --overwrite to replace it, or another --logdir",
-                0, time.perf_counter(), {})
-    return kept
-
-
-def group_label(group: list) -> str:
-    """`degree=3,seed=0 … degree=3,seed=4 (5 together)`."""
-    return f"{group[0].name} … {group[-1].name} ({len(group)} together)"
