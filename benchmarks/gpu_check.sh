@@ -27,9 +27,9 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, print its t
 step device 30 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; \
   $PYTHON -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \
   \"available\", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"\")'"
-step "fast tests" 150 "$PYTHON" -m pytest -q -m "not slow" -x -p no:cacheprovider
-step members_speed 90 "$PYTHON" benchmarks/members_speed.py --repeats 1 --epochs 30
-step epoch_speed 60 "$PYTHON" benchmarks/epoch_speed.py --epochs 2
-step "suite on one GPU" 150 "$PYTHON" experiments/run.py --logdir "$logdir" \
+step "fast tests" 120 "$PYTHON" -m pytest -q -m "not slow" -x -p no:cacheprovider
+step members_speed 60 "$PYTHON" benchmarks/members_speed.py --repeats 1 --epochs 30
+step epoch_speed 45 "$PYTHON" benchmarks/epoch_speed.py --epochs 2
+step "suite on one GPU" 220 "$PYTHON" experiments/run.py --logdir "$logdir" \
   --trainer.accelerator gpu --trainer.enable_progress_bar false
 [ -f "$logdir/index.md" ] && cat "$logdir/index.md"

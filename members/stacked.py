@@ -3,7 +3,8 @@
 For a tiny model a training step is bookkeeping, not arithmetic, so K members cost about
 one step each. Parameters are stacked by torch.func.stack_module_state; nets of torch.nn's
 Linear, Flatten and elementwise layers run them as batched matmuls (members/layers.py),
-any other net runs its own forward under vmap (PyTorch's model-ensembling recipe).
+any other net without dropout runs its own forward under vmap (PyTorch's
+model-ensembling recipe).
 Each member is first built as its plain FitModule, under its own seed, exactly as the
 one-by-one path builds it: the initialisations are the same by construction, and
 `member(k)` hands the plain module back with the trained weights.
@@ -24,6 +25,16 @@ from members.sgd import StackedSGD
 from modules.base import FitModule, decays, epoch_seed, l2_penalty, with_schedule
 
 
+def draws_masks(module: FitModule) -> bool:
+    """Whether the module's net draws dropout masks: torch's Dropout at a rate above 0, or a
+    `dropout` setting above 0 (the book's scratch dropout, a function of the forward)."""
+    rates = module.hparams.get("dropout", 0)
+    return any(isinstance(layer, torch.nn.Dropout) and layer.p > 0
+               for layer in module.net.modules()) or any(
+        isinstance(rate, int | float) and rate > 0
+        for rate in (rates if isinstance(rates, list) else [rates]))
+
+
 class StackedMembers(MemberGroup):
     """Trains K plain SGD FitModules of one `stack_key` as one: their parameters stacked
     on a leading member dim, one optimizer step for all (see the module's doc, and
@@ -42,10 +53,12 @@ class StackedMembers(MemberGroup):
             # vmap runs member 0's net for all: its activation, its dropout rates
             raise ValueError("members that differ in activation or dropout stack only as "
                              "torch.nn layers")
+        self.draws = any(draws_masks(m) for m in members)
+        if self.layers is None and self.draws:
+            # vmap would draw every member's masks at once, from one stream: not the masks
+            # of their runs alone. They train one by one.
+            raise ValueError("members with dropout stack only as torch.nn layers")
         self.streams: MemberStreams | None = None  # each member's dropout stream, per epoch
-        self.draws = self.layers is None or any(
-            isinstance(layer, torch.nn.Dropout) and layer.p > 0
-            for m in members for layer in m.net.modules())
         params, _ = stack_module_state([m.net for m in members])
         self.names = list(params)
         self.params = torch.nn.ParameterList(params.values())  # each (K, *plain shape)
@@ -119,16 +132,12 @@ class StackedMembers(MemberGroup):
         return loss
 
     def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        # Epoch e's dropout masks come from the seed FitModule uses (epoch_seed). On the
-        # layers path each member draws from a stream of its own, as its run alone: the
-        # same masks. vmap draws for all members at once, from member 0's stream: there
-        # masks match the one-by-one runs in law, not bit for bit. Only where a net draws.
+        # Epoch e's dropout masks come from the seed FitModule uses (epoch_seed): each
+        # member draws from a stream of its own, as its run alone, so the same masks (only
+        # the layers path draws: see __init__).
         if batch_idx == 0 and self.draws:
             seeds = [epoch_seed(m.seed, self.current_epoch) for m in self.members]
-            if self.layers is not None:
-                self.streams = MemberStreams(seeds, self.device)
-            else:
-                torch.manual_seed(seeds[0])
+            self.streams = MemberStreams(seeds, self.device)
 
     def on_train_epoch_end(self) -> None:
         if self.members[0].schedule != "constant":  # manual optimization: ours to step

@@ -116,6 +116,16 @@ def test_a_member_name_that_would_escape_the_logdir_is_refused(capsys, logdir, t
     assert not (tmp_path / "escaped").exists() and not (logdir.parent / "escaped").exists()
 
 
+def test_a_member_named_as_the_mean_runs_folder_is_refused(capsys, logdir, tmp_path):
+    # The summary rewrites <experiment>/mean/ (TensorBoard's mean curves): a member's run
+    # folder there would be deleted.
+    config = tmp_path / "mean.yaml"
+    config.write_text("study:\n  members:\n    mean: {model.lr: 0.1}\n")
+    message = refused(capsys, logdir, "linear_regression", "--config", str(config))
+    assert "member name 'mean' is where the members' mean curves go" in message
+    assert not logdir.exists() or not any(logdir.iterdir())
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -31,6 +31,7 @@ class RunResult(TypedDict):
     experiment: NotRequired[str]
     code: NotRequired[str]  # the code version that ran it
     message: NotRequired[str]  # why it failed or diverged, where it did
+    flag: NotRequired[str]  # "did not learn": diverged with finite numbers (learning.py)
 
 
 class Result(RunResult):

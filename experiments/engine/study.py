@@ -48,6 +48,7 @@ from experiments.engine.headline import (
 )
 from experiments.engine.plan import Member, Plan
 from experiments.engine.runner import changed_settings, read_metrics
+from experiments.engine.serve import MEANS
 
 
 def sweep(plan: Plan, *keys: str) -> list[Member]:
@@ -150,6 +151,9 @@ class Study:
         for name in members:
             if not name or "/" in name or "\\" in name or name in (".", ".."):
                 raise ValueError(f"member name {name!r} must be a plain folder name")
+            if name == MEANS:  # the study's folder keeps its mean runs there (board.py)
+                raise ValueError(f"member name {name!r} is where the members' mean curves "
+                                 "go: name the member otherwise")
         return members or {"default": {}}
 
     def seeds_of(self, name: str) -> int:

@@ -6,7 +6,7 @@ import statistics
 
 from experiments.engine import aggregate
 from experiments.engine.aggregate import Result
-from experiments.engine.plan import SEED_SEPARATOR, Member
+from experiments.engine.plan import SEED_SEPARATOR, Member, class_of
 
 TOLERANCE = 0.2  # a difference counts when it exceeds 20% of the reference loss
 DEGREE_AXIS = "degree of the polynomial (features x⁰ … xᵈ)"  # an x axis's words
@@ -127,7 +127,8 @@ def num_train(member: Member) -> int:
 
 
 def trained_by_sgd(member: Member) -> bool:
-    return member.config.model.class_path.endswith("LinearRegression")
+    """Whether the member's model is stepped by SGD, not solved in closed form."""
+    return not class_of(member.config.model).solved
 
 
 def seed_values(result: Result, key: str) -> list[float]:
