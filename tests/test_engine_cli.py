@@ -21,7 +21,7 @@ COURSE = ["foundations", "linear_regression", "softmax_regression", "loss_functi
 def test_the_registry_lists_every_experiment_in_course_order_with_its_header():
     assert registry.names() == COURSE
     experiment = registry.load("softmax_regression")
-    assert experiment.chapter == "8" and "Fashion-MNIST" in experiment.description
+    assert experiment.chapter == "9" and "Fashion-MNIST" in experiment.description
     assert "chapter" not in experiment.defaults and "model" in experiment.defaults
 
 
@@ -29,7 +29,7 @@ def test_list_prints_name_chapter_and_description_in_course_order(capsys):
     assert cli.main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == COURSE
-    assert lines[2].split()[1:3] == ["ch.", "8"]
+    assert lines[2].split()[1:3] == ["ch.", "9"]
 
 
 def test_help_without_a_name_is_the_usage(capsys):
