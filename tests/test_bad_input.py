@@ -116,6 +116,17 @@ def test_a_member_name_that_would_escape_the_logdir_is_refused(capsys, logdir, t
     assert not (tmp_path / "escaped").exists() and not (logdir.parent / "escaped").exists()
 
 
+def test_a_package_that_is_not_there_is_refused_before_anything_runs(capsys, logdir):
+    message = refused(capsys, logdir, "linear_regression", "--import", "mypkgg", "--fast")
+    assert "--import mypkgg: no such package on the path" in message
+
+
+def test_a_role_the_study_does_not_have_is_refused(capsys, logdir):
+    message = refused(capsys, logdir, "perceptron", "--study.roles.nope", '["xor"]', "--fast")
+    assert "--study.roles.nope: PerceptronStudy has no such role; its roles are " \
+           "separable, xor" in message
+
+
 def test_a_member_named_as_the_mean_runs_folder_is_refused(capsys, logdir, tmp_path):
     # The summary rewrites <experiment>/mean/ (TensorBoard's mean curves): a member's run
     # folder there would be deleted.

@@ -119,10 +119,13 @@ def test_several_processes_say_what_they_do_to_the_batch():
                           "512 examples in all (give 128 to keep 256)"]
 
 
-def test_planning_leaves_jsonargparse_as_the_process_had_it():
+def test_planning_leaves_jsonargparse_as_the_process_had_it(tmp_path, monkeypatch):
     from jsonargparse import ArgumentParser, get_loader
     from jsonargparse._common import get_parsing_setting
 
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(tmp_path)  # a package of one's own to opt in
     policy = {key: get_parsing_setting(key)
               for key in ("import_path_verdicts", "import_paths_enforced")}
     yaml_loader = get_loader("yaml")

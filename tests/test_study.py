@@ -1,6 +1,7 @@
 """A study's members, one at a time (as the tasks of a job array run them), and its report."""
 
 import json
+import re
 
 import pytest
 
@@ -37,14 +38,17 @@ class Paired(Study):
 
 @pytest.mark.parametrize("study, named", [
     # A role naming a member the study does not have (renamed in the YAML, say).
-    (Study(members=MEMBERS, roles={"pair": ["scratch", "concise2"]}),
-     "--study.roles.pair: concise2 is not a member; the members are scratch, concise"),
+    (Paired(members=MEMBERS, roles={"pair": ["scratch", "concise2"]}),
+     "--study.roles.pair: concise2 is not a member (set --study.roles.pair to the members "
+     "that play it); the members are scratch, concise"),
+    (Study(members=MEMBERS, roles={"pair": ["scratch", "concise"]}),
+     "--study.roles.pair: Study has no such role; its roles are none"),
     # A role the study's sentences need, not declared, or with too few members.
     (Paired(members=MEMBERS), "--study.roles.pair: Paired needs 2 members in this role"),
     (Paired(members=MEMBERS, roles={"pair": ["scratch"]}), "needs 2 members in this role"),
 ])
 def test_a_role_that_names_no_member_is_refused_when_the_plan_is_made(study, named):
-    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(named)):
         study.selected_members()
 
 

@@ -7,6 +7,7 @@ ConfigError (exit 2) and nothing is written.
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -90,6 +91,9 @@ def imports_of(options: list[str]) -> list[str]:
         if name.partition(".")[0] in {*sys.stdlib_module_names, "jsonargparse"}:
             raise ConfigError(f"--import {name}: only your own packages may be opted in, "
                               "not the standard library's or jsonargparse")
+        if importlib.util.find_spec(name.partition(".")[0]) is None:
+            raise ConfigError(f"--import {name}: no such package on the path (run from the "
+                              "folder that holds it, or add it to PYTHONPATH)")
     return list(dict.fromkeys(found))
 
 

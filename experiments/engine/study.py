@@ -125,14 +125,21 @@ class Study:
         """A renamed or missing member, or a role the study needs and the YAML does not
         declare, is a setting the study cannot use (ValueError, exit 2 naming it), not a
         sentence that silently says nothing."""
+        known = self.needed_roles | self.optional_roles
+        if unknown_roles := [role for role in self.roles if role not in known]:
+            raise ValueError(f"--study.roles.{unknown_roles[0]}: {type(self).__name__} has no "
+                             f"such role; its roles are {', '.join(known) or 'none'}")
         declared = {role: n for role, n in self.optional_roles.items() if role in self.roles}
         for role, count in (self.needed_roles | declared).items():
             if len(self.roles.get(role, [])) != count:
+                members_word = "member" if count == 1 else "members"
                 raise ValueError(f"--study.roles.{role}: {type(self).__name__} needs {count} "
-                                 f"members in this role, got {self.roles.get(role, [])}")
+                                 f"{members_word} in this role, got {self.roles.get(role, [])}")
         for setting, names in self.named_members().items():
             if unknown := [name for name in names if name not in members]:
-                raise ValueError(f"--study.{setting}: {', '.join(unknown)} is not a member; "
+                fix = (f" (set --study.{setting} to the members that play it)"
+                       if setting.startswith("roles.") else "")
+                raise ValueError(f"--study.{setting}: {', '.join(unknown)} is not a member{fix}; "
                                  f"the members are {', '.join(members)}")
 
     def role(self, role: str) -> list[str]:
