@@ -330,8 +330,8 @@ class Capacity(Study):
         where = (f"val/loss is highest at {width(peak)} hidden units "
                  f"({report.shown(merged[peak.name]['metrics'], 'val/loss')})")
         if aggregate.beyond_noise(fall, se):
-            return [f"Past the minimum, {where} and lower at the widest by {fall:.3g} ± "
-                    f"{se:.2g} (paired over seeds). That is {len(widths)} widths at one "
+            return [f"Past the minimum, {where} and lower at the widest by {pm(fall, se)} "
+                    f"(paired over seeds). That is {len(widths)} widths at one "
                     "training budget, not a second descent: `double_descent` shows that, "
                     "sweeping the model size through its interpolation threshold."]
         return [f"Past the minimum, {where}; the widest is within noise of it "

@@ -94,10 +94,10 @@ class KFold(RegressionStudy):
                   if final and "test/loss" in final["metrics"] else "")
         mean = {name: statistics.mean(s["val"]) for name, s in scores.items()}
         best = min(mean, key=mean.get)
+        val = {name: pm(mean[name], standard_error(s["val"])) for name, s in scores.items()}
         return (f"{self.num_folds}-fold cross-validation over {len(scores)} candidates "
-                f"chooses {chosen} (val/loss {mean[chosen]:.3g} ± "
-                f"{standard_error(scores[chosen]['val']):.2g} over the folds; the lowest "
-                f"mean is {best}'s, {pm(mean[best], standard_error(scores[best]['val']))})"
+                f"chooses {chosen} (val/loss {val[chosen]} over the folds; the lowest "
+                f"mean is {best}'s, {val[best]})"
                 f"{tested}.")
 
     def headline(self, plan: Plan, results: list[Result]) -> Headline:
